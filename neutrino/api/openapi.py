@@ -1,0 +1,118 @@
+"""An OpenAPI 3 description of the network API, generated from the resource attribute maps
+(so it cannot drift from what the controller accepts). Used by schemathesis and API explorers."""
+
+from __future__ import annotations
+
+from neutrino.api.definition import Resource
+
+ERROR = {"$ref": "#/components/schemas/NeutronError"}
+
+
+def _member_schema(resource: Resource, verb: str) -> dict:
+    allowed = [a for a in resource.attributes if (a.post if verb == "post" else a.put)]
+    properties = {a.name: a.schema or {} for a in allowed}
+    required = [a.name for a in allowed if verb == "post" and repr(a.default) == "REQUIRED"]
+    member = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        member["required"] = required
+    return {"type": "object", "properties": {resource.member: member}, "required": [resource.member]}
+
+
+def _responses(ok: str, description: str = "OK", schema: dict | None = None) -> dict:
+    responses = {ok: {"description": description}}
+    if schema is not None:
+        responses[ok]["content"] = {"application/json": {"schema": schema}}
+    for status in ("400", "401", "403", "404", "409", "412", "503"):
+        responses[status] = {"description": "NeutronError", "content": {"application/json": {"schema": ERROR}}}
+    return responses
+
+
+def _paths_for(resource: Resource) -> dict:
+    collection = f"/v2.0/{resource.collection}"
+    member = collection + "/{id}"
+    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    filters = [{"name": a.name, "in": "query", "required": False, "schema": {"type": "string"}}
+               for a in resource.attributes if a.filter and not a.admin_only]
+    paging = [{"name": n, "in": "query", "required": False, "schema": s} for n, s in (
+        ("limit", {"type": "integer"}), ("marker", {"type": "string"}), ("sort_key", {"type": "string"}),
+        ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}), ("fields", {"type": "string"}))]
+    paths = {
+        collection: {
+            "get": {"operationId": f"list_{resource.collection}", "parameters": filters + paging,
+                    "responses": _responses("200")},
+        },
+        member: {
+            "get": {"operationId": f"show_{resource.member}", "parameters": id_param, "responses": _responses("200")},
+        },
+    }
+    if any(a.post for a in resource.attributes):
+        paths[collection]["post"] = {
+            "operationId": f"create_{resource.member}",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _member_schema(resource, "post")}}},
+            "responses": _responses("201", "Created"),
+        }
+    if any(a.put for a in resource.attributes):
+        paths[member]["put"] = {
+            "operationId": f"update_{resource.member}", "parameters": id_param,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _member_schema(resource, "put")}}},
+            "responses": _responses("200"),
+        }
+    paths[member]["delete"] = {"operationId": f"delete_{resource.member}", "parameters": id_param,
+                               "responses": _responses("204", "Deleted")}
+    if resource.tags:
+        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}]
+        paths[member + "/tags"] = {
+            "get": {"operationId": f"list_{resource.member}_tags", "parameters": id_param,
+                    "responses": _responses("200")},
+            "put": {"operationId": f"replace_{resource.member}_tags", "parameters": id_param,
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+                        "required": ["tags"]}}}},
+                    "responses": _responses("200")},
+            "delete": {"operationId": f"clear_{resource.member}_tags", "parameters": id_param,
+                       "responses": _responses("204")},
+        }
+        paths[member + "/tags/{tag}"] = {
+            "put": {"operationId": f"add_{resource.member}_tag", "parameters": tag_param,
+                    "responses": _responses("201")},
+            "delete": {"operationId": f"remove_{resource.member}_tag", "parameters": tag_param,
+                       "responses": _responses("204")},
+        }
+    return paths
+
+
+def _quota_paths() -> dict:
+    project = [{"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    body = {"type": "object", "properties": {"quota": {"type": "object", "additionalProperties": {"type": "integer"}}},
+            "required": ["quota"]}
+    return {
+        "/v2.0/quotas": {"get": {"operationId": "list_quotas", "responses": _responses("200")}},
+        "/v2.0/quotas/{project_id}": {
+            "get": {"operationId": "show_quota", "parameters": project, "responses": _responses("200")},
+            "put": {"operationId": "update_quota", "parameters": project, "responses": _responses("200"),
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}},
+            "delete": {"operationId": "reset_quota", "parameters": project, "responses": _responses("204")},
+        },
+        "/v2.0/quotas/{project_id}/details": {
+            "get": {"operationId": "show_quota_details", "parameters": project, "responses": _responses("200")}},
+    }
+
+
+def openapi_document(resources: list[Resource]) -> dict:
+    paths: dict = {"/v2.0/extensions": {"get": {"operationId": "list_extensions", "responses": _responses("200")}}}
+    for resource in resources:
+        paths.update(_paths_for(resource))
+    paths.update(_quota_paths())
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "neutrino: the Neutron v2.0 networking API", "version": "2.0"},
+        "paths": paths,
+        "components": {
+            "schemas": {"NeutronError": {"type": "object", "properties": {"NeutronError": {
+                "type": "object", "properties": {"type": {"type": "string"}, "message": {"type": "string"},
+                                                 "detail": {"type": "string"}},
+                "required": ["type", "message", "detail"]}}, "required": ["NeutronError"]}},
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
+        },
+        "security": [{"token": []}],
+    }

@@ -1,0 +1,1 @@
+"""One module per resource: its attribute map as data. ``all_resources`` builds them over the services."""

@@ -1,0 +1,305 @@
+"""Attribute validators and converters, named after neutron-lib's (``type:uuid``, ``convert_to_boolean``).
+
+Each takes the raw JSON value and returns the value to store, or raises ``Invalid(reason)``; the
+controller turns that into Neutron's 400 "Invalid input for <attr>. Reason: <reason>."
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+Validator = Callable[[Any], Any]
+
+
+class Invalid(ValueError):
+    pass
+
+
+def string(max_len: int | None = 255, allow_none: bool = False) -> Validator:
+    def check(value):
+        if value is None and allow_none:
+            return None
+        if not isinstance(value, str):
+            raise Invalid(f"'{value}' is not a valid string")
+        if max_len is not None and len(value) > max_len:
+            raise Invalid(f"'{value}' exceeds maximum length of {max_len}")
+        return value
+
+    return check
+
+
+def name_not_default(max_len: int = 255) -> Validator:
+    base = string(max_len)
+
+    def check(value):
+        value = base(value)
+        if value.lower() == "default":
+            raise Invalid("'default' is not allowed as a security group name")
+        return value
+
+    return check
+
+
+def boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise Invalid(f"'{value}' cannot be converted to boolean")
+
+
+def uuid_like(value):
+    if not isinstance(value, str):
+        raise Invalid(f"'{value}' is not a valid UUID")
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise Invalid(f"'{value}' is not a valid UUID") from None
+    return value
+
+
+def uuid_or_none(value):
+    return None if value is None else uuid_like(value)
+
+
+def uuid_list(value):
+    if not isinstance(value, list):
+        raise Invalid(f"'{value}' is not a list")
+    items = [uuid_like(v) for v in value]
+    if len(set(items)) != len(items):
+        raise Invalid(f"Duplicate items in the list: '{', '.join(items)}'")
+    return items
+
+
+def integer(minimum: int | None = None, maximum: int | None = None, allow_none: bool = False) -> Validator:
+    def check(value):
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool):
+            raise Invalid(f"'{value}' is not an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise Invalid(f"'{value}' is not an integer") from None
+        if isinstance(value, float) and value != number:
+            raise Invalid(f"'{value}' is not an integer")
+        if minimum is not None and number < minimum:
+            raise Invalid(f"'{number}' is too small - must be at least '{minimum}'")
+        if maximum is not None and number > maximum:
+            raise Invalid(f"'{number}' is too large - must be no larger than '{maximum}'")
+        return number
+
+    return check
+
+
+def values(*allowed) -> Validator:
+    def check(value):
+        if value not in allowed:
+            raise Invalid(f"'{value}' is not in {list(allowed)}")
+        return value
+
+    return check
+
+
+def values_or_none(*allowed) -> Validator:
+    inner = values(*allowed)
+    return lambda value: None if value is None else inner(value)
+
+
+_MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.IGNORECASE)
+
+
+def mac_address(value):
+    if not isinstance(value, str) or not _MAC.match(value):
+        raise Invalid(f"'{value}' is not a valid MAC address")
+    mac = value.lower().replace("-", ":")
+    if mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or int(mac[:2], 16) & 1:
+        raise Invalid(f"'{value}' is not a valid MAC address")
+    return mac
+
+
+def ip_address(value):
+    if not isinstance(value, str):
+        raise Invalid(f"'{value}' is not a valid IP address")
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise Invalid(f"'{value}' is not a valid IP address") from None
+    return str(address)
+
+
+def ip_address_or_none(value):
+    return None if value is None else ip_address(value)
+
+
+def cidr(value):
+    """A network in CIDR form with no host bits set (Neutron's type:subnet)."""
+    if not isinstance(value, str) or "/" not in value:
+        raise Invalid(f"'{value}' is not a valid IP subnet")
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise Invalid(f"'{value}' is not a valid IP subnet") from None
+        raise Invalid(f"'{value}' isn't a recommended CIDR, '{network}' is recommended") from None
+    return str(network)
+
+
+def ip_prefix_or_none(value):
+    """remote_ip_prefix: an address or a network; host bits are cleared (normalized) as Neutron does."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"'{value}' is not a valid IP subnet")
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise Invalid(f"'{value}' is not a valid IP subnet") from None
+
+
+def address_or_cidr(value):
+    """allowed_address_pairs ip_address: an address or a network."""
+    if not isinstance(value, str):
+        raise Invalid(f"'{value}' is not a valid IP address")
+    try:
+        if "/" in value:
+            return str(ipaddress.ip_network(value, strict=False))
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise Invalid(f"'{value}' is not a valid IP address") from None
+
+
+def list_of(item: Validator, max_items: int | None = None) -> Validator:
+    def check(value):
+        if not isinstance(value, list):
+            raise Invalid(f"'{value}' is not a list")
+        if max_items is not None and len(value) > max_items:
+            raise Invalid(f"'{value}' has more than {max_items} items")
+        return [item(v) for v in value]
+
+    return check
+
+
+def nameservers(value):
+    addresses = list_of(ip_address)(value)
+    if len(set(addresses)) != len(addresses):
+        raise Invalid(f"Duplicate nameserver '{value}'")
+    return addresses
+
+
+def _dict_with(value, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    if not isinstance(value, dict):
+        raise Invalid(f"'{value}' is not a dictionary")
+    unknown = set(value) - set(required) - set(optional)
+    if unknown:
+        raise Invalid(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise Invalid(f"Validation of dictionary's keys failed. Expected keys: {set(required)} Provided keys: {set(value)}")
+    return value
+
+
+def allocation_pools(value):
+    def pool(item):
+        item = _dict_with(item, ("start", "end"))
+        return {"start": ip_address(item["start"]), "end": ip_address(item["end"])}
+
+    return list_of(pool)(value)
+
+
+def host_routes(value):
+    def route(item):
+        item = _dict_with(item, ("destination", "nexthop"))
+        return {"destination": cidr(item["destination"]), "nexthop": ip_address(item["nexthop"])}
+
+    return list_of(route)(value)
+
+
+def fixed_ips(value):
+    def entry(item):
+        item = _dict_with(item, (), ("subnet_id", "ip_address"))
+        if not item:
+            raise Invalid("fixed_ips entry needs subnet_id or ip_address")
+        out = {}
+        if "subnet_id" in item:
+            out["subnet_id"] = uuid_like(item["subnet_id"])
+        if "ip_address" in item:
+            out["ip_address"] = ip_address(item["ip_address"])
+        return out
+
+    return list_of(entry)(value)
+
+
+def address_pairs(value):
+    def pair(item):
+        item = _dict_with(item, ("ip_address",), ("mac_address",))
+        out = {"ip_address": address_or_cidr(item["ip_address"])}
+        if item.get("mac_address") is not None:
+            out["mac_address"] = mac_address(item["mac_address"])
+        return out
+
+    pairs = list_of(pair)(value)
+    seen = set()
+    for p in pairs:
+        key = (p["ip_address"], p.get("mac_address"))
+        if key in seen:
+            raise Invalid(f"Duplicate address pair {p}")
+        seen.add(key)
+    return pairs
+
+
+def dict_or_empty(value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid(f"'{value}' is not a dictionary")
+    return value
+
+
+def port_value(value):
+    """convert_validate_port_value: None or 0..65535 (also an ICMP type/code)."""
+    if value is None:
+        return None
+    return integer(0, 65535)(value)
+
+
+def protocol(value):
+    """convert_protocol: a name (lower-cased) or a number 0..255 kept as a string, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise Invalid(f"'{value}' is not a valid protocol")
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        raise Invalid(f"'{value}' is not a valid protocol")
+    value = value.lower()
+    if value.isdigit():
+        if not 0 <= int(value) <= 255:
+            raise Invalid(f"Protocol {value} is not in range [0, 255]")
+        return str(int(value))
+    return value
+
+
+def ethertype(value):
+    if isinstance(value, str) and value.lower() in ("ipv4", "ipv6"):
+        return "IPv4" if value.lower() == "ipv4" else "IPv6"
+    raise Invalid(f"'{value}' is not in ['IPv4', 'IPv6']")
+
+
+def tags(value):
+    return list_of(tag)(value)
+
+
+def tag(value):
+    if not isinstance(value, str) or not value or len(value) > 255 or "," in value:
+        raise Invalid(f"'{value}' is not a valid tag")
+    return value

@@ -1,0 +1,1 @@
+"""The ``neutrino`` command: serve, up, down, status (and later agent, plug, trace, demo, topology)."""

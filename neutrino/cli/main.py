@@ -1,0 +1,171 @@
+"""``neutrino``: run the API server, start/stop the all-in-one service, and inspect it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import httpx
+
+from neutrino.config import DEFAULT_STATE_DIR, Settings
+from neutrino.model.ranges import parse_vlan_ranges
+
+
+def _settings(state_dir: str, db: str | None, host: str, port: int, auth: str, vlan_ranges: str) -> Settings:
+    state = Path(state_dir)
+    return Settings(
+        db_url=db or f"sqlite:///{state / 'neutrino.db'}", host=host, port=port, auth=auth,
+        state_dir=state, network_vlan_ranges=tuple(parse_vlan_ranges(vlan_ranges)),
+        public_url=os.environ.get("NEUTRINO_PUBLIC_URL", ""),
+    )
+
+
+server_options = [
+    click.option("--state-dir", default=str(DEFAULT_STATE_DIR), show_default=True, envvar="NEUTRINO_STATE_DIR",
+                 help="Where the SQLite store, clouds.yaml, logs and pid files live."),
+    click.option("--db", default=None, envvar="NEUTRINO_DB",
+                 help="Database URL (default: SQLite in the state dir; e.g. postgresql://user:pw@host/db)."),
+    click.option("--host", default="127.0.0.1", show_default=True, help="Address the API server listens on."),
+    click.option("--port", default=9696, show_default=True, type=int, help="API port (Neutron's is 9696)."),
+    click.option("--auth", type=click.Choice(["keystone", "noauth"]), default="keystone", show_default=True,
+                 help="keystone: built-in Keystone v3 tokens; noauth: every caller is admin."),
+    click.option("--vlan-ranges", default="physnet1:100:199", show_default=True, envvar="NEUTRINO_VLAN_RANGES",
+                 help="Tenant VLAN ranges, Neutron's network_vlan_ranges syntax."),
+]
+
+
+def with_server_options(function):
+    for option in reversed(server_options):
+        function = option(function)
+    return function
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """neutrino: Neutron-style networking on one to a few Linux hosts."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@with_server_options
+@click.option("--workers", default=1, show_default=True, help="Server processes (SQLite: keep 1).")
+def serve(state_dir, db, host, port, auth, vlan_ranges, workers) -> None:
+    """Run the API server in the foreground (migrations are applied first)."""
+    import uvicorn
+
+    from neutrino.api.app import create_app
+    from neutrino.services.core import Services
+
+    settings = _settings(state_dir, db, host, port, auth, vlan_ranges)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    services = Services(settings)
+    services.store.migrate()
+    app = create_app(settings, services)
+    app.state.identity.bootstrap()
+    clouds = app.state.identity.write_clouds_yaml(settings.state_dir / "clouds.yaml")
+    click.echo(f"neutrino API on {settings.url} (store: {settings.db_url}); clouds.yaml: {clouds}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=workers)
+
+
+def _pid_file(state: Path) -> Path:
+    return state / "server.pid"
+
+
+def _running_pid(state: Path) -> int | None:
+    try:
+        pid = int(_pid_file(state).read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@main.command()
+@with_server_options
+def up(state_dir, db, host, port, auth, vlan_ranges) -> None:
+    """Start the all-in-one service in the background (idempotent) and print how to use it."""
+    settings = _settings(state_dir, db, host, port, auth, vlan_ranges)
+    state = settings.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    pid = _running_pid(state)
+    if pid and _answers(settings.url):
+        click.echo(f"✓ API server already running (pid {pid}) on {settings.url}")
+    else:
+        click.echo(f"… starting the API server on {settings.url}")
+        log = open(state / "server.log", "ab")
+        argv = [sys.executable, "-m", "neutrino.cli.main", "serve", "--state-dir", str(state), "--host", host,
+                "--port", str(port), "--auth", auth, "--vlan-ranges", vlan_ranges]
+        if db:
+            argv += ["--db", db]
+        process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        _pid_file(state).write_text(str(process.pid))
+        deadline = time.monotonic() + 30
+        while not _answers(settings.url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise click.ClickException(f"the API server did not start; see {state / 'server.log'}")
+            time.sleep(0.1)
+        click.echo(f"✓ API server running (pid {process.pid}); log: {state / 'server.log'}")
+    clouds = state / "clouds.yaml"
+    click.echo(f"""
+Use it with the openstack CLI or openstacksdk:
+  export OS_CLIENT_CONFIG_FILE={clouds}
+  export OS_CLOUD=neutrino-admin        # or neutrino-demo, a member of project demo
+  openstack network create net1
+  openstack subnet create --network net1 --subnet-range 10.0.0.0/24 sub1
+  openstack port create --network net1 port1
+Stop it with: neutrino down --state-dir {state}""")
+
+
+@main.command()
+@click.option("--state-dir", default=str(DEFAULT_STATE_DIR), show_default=True, envvar="NEUTRINO_STATE_DIR")
+@click.option("--purge", is_flag=True, help="Also delete the store, clouds.yaml and logs.")
+def down(state_dir, purge) -> None:
+    """Stop the all-in-one service started by `neutrino up`."""
+    state = Path(state_dir)
+    pid = _running_pid(state)
+    if pid is None:
+        click.echo("✓ API server not running")
+    else:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _running_pid(state) is None:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        click.echo(f"✓ API server stopped (pid {pid})")
+    _pid_file(state).unlink(missing_ok=True)
+    if purge:
+        for name in ("neutrino.db", "neutrino.db-wal", "neutrino.db-shm", "clouds.yaml", "server.log"):
+            (state / name).unlink(missing_ok=True)
+        click.echo(f"✓ removed the store and files in {state}")
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:9696", show_default=True)
+def status(url) -> None:
+    """Say whether the API server answers."""
+    if _answers(url):
+        click.echo(f"✓ API server answers on {url}")
+    else:
+        click.echo(f"✗ no API server on {url}")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

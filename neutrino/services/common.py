@@ -1,0 +1,98 @@
+"""Small shared pieces of the services: ids, timestamps, standard attributes, tags, scoping."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from neutrino.services.context import Context
+from neutrino.services.errors import PolicyNotAuthorized
+from neutrino.store.tables import Tag
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.strftime(TIME_FORMAT) if value else None
+
+
+def standard_view(row, tags: dict[str, list[str]]) -> dict:
+    """Neutron's standard attributes of one row, in wire form."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "tenant_id": row.project_id,
+        "project_id": row.project_id,
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at),
+        "revision_number": row.revision_number,
+        "tags": tags.get(row.id, []),
+    }
+
+
+def tags_for(session: Session, kind: str, ids: Iterable[str] | None) -> dict[str, list[str]]:
+    query = select(Tag.resource_id, Tag.tag).where(Tag.kind == kind)
+    if ids is not None:
+        ids = list(ids)
+        if not ids:
+            return {}
+        if len(ids) <= 500:
+            query = query.where(Tag.resource_id.in_(ids))
+    out: dict[str, list[str]] = {}
+    for resource_id, tag in session.execute(query):
+        out.setdefault(resource_id, []).append(tag)
+    for tags in out.values():
+        tags.sort()
+    return out
+
+
+def new_standard_row(table, context: Context, attrs: dict, **columns):
+    """A new resource row with its standard attributes filled in."""
+    moment = now()
+    return table(
+        id=attrs.get("id") or new_id(),
+        project_id=owner_of(context, attrs),
+        name=attrs.get("name", "") or "",
+        description=attrs.get("description", "") or "",
+        created_at=moment,
+        updated_at=moment,
+        revision_number=0,
+        **columns,
+    )
+
+
+def owner_of(context: Context, attrs: dict) -> str:
+    """The project a new resource belongs to: the caller's, unless an admin names another."""
+    requested = attrs.get("project_id") or attrs.get("tenant_id")
+    if requested and attrs.get("project_id") and attrs.get("tenant_id") and \
+            attrs["project_id"] != attrs["tenant_id"]:
+        from neutrino.services.errors import HTTPBadRequest
+
+        raise HTTPBadRequest("'project_id' and 'tenant_id' do not match")
+    if requested and requested != context.project_id and not context.is_admin:
+        raise PolicyNotAuthorized(action="create with another project's id")
+    return requested or context.project_id
+
+
+def touch_row(row) -> None:
+    """Mark an update: bump revision_number and updated_at."""
+    row.revision_number = (row.revision_number or 0) + 1
+    row.updated_at = now()
+
+
+def chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

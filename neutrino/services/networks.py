@@ -1,0 +1,174 @@
+"""Networks: segments, MTU, sharing and the external flag, and what may be deleted."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from neutrino.config import Settings
+from neutrino.services import segments
+from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
+from neutrino.services.context import Context
+from neutrino.services.errors import InUse, InvalidInput, NetworkInUse, NetworkNotFound
+from neutrino.services.quotas import QuotaBook
+from neutrino.store import tables as t
+from neutrino.store.revisions import Transaction
+
+# Ports the network itself owns; they do not keep a network from being deleted.
+NETWORK_OWNED_PORTS = ("network:dhcp",)
+
+
+def visible_networks(context: Context):
+    """SQL condition: the networks a caller may see."""
+    if context.is_admin:
+        return True
+    return or_(t.Network.project_id == context.project_id, t.Network.shared, t.Network.external)
+
+
+class NetworkService:
+    kind = "network"
+
+    def __init__(self, settings: Settings, quotas: QuotaBook):
+        self.settings = settings
+        self.quotas = quotas
+
+    def not_found(self, resource_id: str) -> Exception:
+        return NetworkNotFound(id=resource_id)
+
+    def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
+        query = select(t.Network).where(visible_networks(context))
+        if ids is not None:
+            query = query.where(t.Network.id.in_(ids))
+        rows = session.execute(query).scalars().all()
+        subnet_query = select(t.Subnet.network_id, t.Subnet.id)
+        if ids is not None:
+            subnet_query = subnet_query.where(t.Subnet.network_id.in_(ids))
+        subnets: dict[str, list[str]] = {}
+        for network_id, subnet_id in session.execute(subnet_query):
+            subnets.setdefault(network_id, []).append(subnet_id)
+        tags = tags_for(session, self.kind, ids)
+        return [self._view(row, subnets.get(row.id, []), tags) for row in rows]
+
+    @staticmethod
+    def _view(row: t.Network, subnets: list[str], tags) -> dict:
+        view = standard_view(row, tags)
+        view.update({
+            "admin_state_up": row.admin_state_up,
+            "status": row.status,
+            "shared": row.shared,
+            "router:external": row.external,
+            "mtu": row.mtu,
+            "subnets": sorted(subnets),
+            "provider:network_type": row.network_type,
+            "provider:physical_network": row.physical_network,
+            "provider:segmentation_id": row.segmentation_id,
+            "port_security_enabled": row.port_security_enabled,
+            "availability_zone_hints": [],
+            "availability_zones": [],
+            "ipv4_address_scope": None,
+            "ipv6_address_scope": None,
+            "is_default": False,
+            "l2_adjacency": True,
+        })
+        return view
+
+    def get_row(self, session: Session, context: Context, network_id: str) -> t.Network:
+        row = session.execute(
+            select(t.Network).where(t.Network.id == network_id, visible_networks(context))
+        ).scalar_one_or_none()
+        if row is None:
+            raise NetworkNotFound(id=network_id)
+        return row
+
+    def create(self, tx: Transaction, context: Context, attrs: dict) -> str:
+        session = tx.session
+        row = new_standard_row(
+            t.Network, context, attrs,
+            admin_state_up=attrs.get("admin_state_up", True),
+            shared=attrs.get("shared", False),
+            external=attrs.get("router:external", False),
+            status="ACTIVE",
+            port_security_enabled=attrs.get("port_security_enabled", True),
+        )
+        self.quotas.check(session, row.project_id, "network")
+        segment = self._segment_for(session, attrs)
+        row.network_type = segment.network_type
+        row.physical_network = segment.physical_network
+        row.segmentation_id = segment.segmentation_id
+        row.segment_key = segment.key
+        row.mtu = self._mtu(attrs.get("mtu"))
+        session.add(row)
+        tx.touch(self.kind, row.id)
+        return row.id
+
+    def _segment_for(self, session: Session, attrs: dict) -> segments.Segment:
+        ranges = self.settings.network_vlan_ranges
+        network_type = attrs.get("provider:network_type")
+        if network_type is None:
+            if attrs.get("provider:physical_network") or attrs.get("provider:segmentation_id") is not None:
+                raise InvalidInput(error_message="provider:network_type required")
+            return segments.tenant_segment(session, ranges)
+        return segments.provider_segment(
+            session, ranges, network_type, attrs.get("provider:physical_network"),
+            attrs.get("provider:segmentation_id"),
+        )
+
+    def _mtu(self, requested: int | None) -> int:
+        if requested is None:
+            return self.settings.global_mtu
+        if not 68 <= requested <= self.settings.global_mtu:
+            raise InvalidInput(
+                error_message=f"Requested MTU is too big, maximum is {self.settings.global_mtu}"
+                if requested > self.settings.global_mtu else f"MTU {requested} is too small, minimum is 68")
+        return requested
+
+    def update(self, tx: Transaction, context: Context, network_id: str, attrs: dict) -> None:
+        session = tx.session
+        row = self.get_row(session, context, network_id)
+        self._require_owner(context, row)
+        if attrs.get("shared") is False and row.shared:
+            self._check_unshare(session, row)
+        mapping = {"router:external": "external"}
+        for name, value in attrs.items():
+            if name == "mtu":
+                value = self._mtu(value)
+            setattr(row, mapping.get(name, name), value)
+        touch_row(row)
+        tx.touch(self.kind, row.id)
+
+    @staticmethod
+    def _require_owner(context: Context, row: t.Network) -> None:
+        if not context.is_admin and row.project_id != context.project_id:
+            raise NetworkNotFound(id=row.id)
+
+    @staticmethod
+    def _check_unshare(session: Session, row: t.Network) -> None:
+        foreign = session.execute(
+            select(t.Port.id).where(t.Port.network_id == row.id, t.Port.project_id != row.project_id)
+        ).first()
+        if foreign:
+            raise InUse(
+                f"Unable to reconfigure sharing settings for network {row.id}. "
+                "Multiple tenants are using it."
+            )
+
+    def delete(self, tx: Transaction, context: Context, network_id: str) -> None:
+        session = tx.session
+        row = self.get_row(session, context, network_id)
+        self._require_owner(context, row)
+        ports = session.execute(
+            select(t.Port.id, t.Port.device_owner).where(t.Port.network_id == row.id)
+        ).all()
+        if any(owner not in NETWORK_OWNED_PORTS for _, owner in ports):
+            raise NetworkInUse(net_id=row.id)
+        for port_id, _ in ports:
+            session.execute(delete(t.Port).where(t.Port.id == port_id))
+            tx.touch_deleted("port", port_id)
+        for subnet_id in session.execute(select(t.Subnet.id).where(t.Subnet.network_id == row.id)).scalars():
+            session.execute(delete(t.IpAllocation).where(t.IpAllocation.subnet_id == subnet_id))
+            session.execute(delete(t.Subnet).where(t.Subnet.id == subnet_id))
+            session.execute(delete(t.Tag).where(t.Tag.resource_id == subnet_id))
+            tx.touch_deleted("subnet", subnet_id)
+        session.execute(delete(t.Tag).where(t.Tag.resource_id == row.id))
+        session.delete(row)
+        tx.touch_deleted(self.kind, row.id)

@@ -1,0 +1,268 @@
+"""Ports: MAC per network, fixed IPs through IPAM, security groups, port security and address
+pairs, and the binding attributes an agent fills in."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from neutrino.services import ipam
+from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
+from neutrino.services.context import Context
+from neutrino.services.errors import (
+    AddressPairAndPortSecurityRequired,
+    MacAddressInUse,
+    PolicyNotAuthorized,
+    PortBound,
+    PortNotFound,
+    PortSecurityAndIPRequiredForSecurityGroups,
+    PortSecurityPortHasSecurityGroup,
+    SecurityGroupNotFound,
+)
+from neutrino.services.networks import NetworkService
+from neutrino.services.quotas import QuotaBook
+from neutrino.services.security_groups import SecurityGroupService
+from neutrino.store import tables as t
+from neutrino.store.revisions import Transaction
+
+MAC_PREFIX = "fa:16:3e"  # Neutron's default base_mac
+_rng = random.SystemRandom()
+
+
+def random_mac() -> str:
+    return MAC_PREFIX + "".join(f":{_rng.randrange(256):02x}" for _ in range(3))
+
+
+def is_network_device(device_owner: str) -> bool:
+    """Ports owned by the network service itself (DHCP, router interfaces) get no security groups."""
+    return device_owner.startswith("network:")
+
+
+class PortService:
+    kind = "port"
+
+    def __init__(self, networks: NetworkService, groups: SecurityGroupService, quotas: QuotaBook):
+        self.networks = networks
+        self.groups = groups
+        self.quotas = quotas
+
+    def not_found(self, resource_id: str) -> Exception:
+        return PortNotFound(id=resource_id)
+
+    # --- reads ---
+
+    def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
+        query = select(t.Port)
+        if not context.is_admin:
+            owned_networks = select(t.Network.id).where(t.Network.project_id == context.project_id)
+            query = query.where(or_(t.Port.project_id == context.project_id,
+                                    t.Port.network_id.in_(owned_networks)))
+        if ids is not None:
+            query = query.where(t.Port.id.in_(ids))
+        rows = session.execute(query).scalars().all()
+        wanted = [r.id for r in rows] if ids is not None else None
+        fixed_ips = self._grouped(session, select(t.IpAllocation.port_id, t.IpAllocation.subnet_id,
+                                                  t.IpAllocation.ip_address), t.IpAllocation.port_id, wanted)
+        pairs = self._grouped(session, select(t.AllowedAddressPair.port_id, t.AllowedAddressPair.ip_address,
+                                              t.AllowedAddressPair.mac_address), t.AllowedAddressPair.port_id, wanted)
+        groups = self._grouped(session, select(t.PortSecurityGroup.port_id, t.PortSecurityGroup.security_group_id),
+                               t.PortSecurityGroup.port_id, wanted)
+        tags = tags_for(session, self.kind, ids)
+        return [self._view(row, fixed_ips.get(row.id, []), pairs.get(row.id, []), groups.get(row.id, []), tags)
+                for row in rows]
+
+    @staticmethod
+    def _grouped(session: Session, query, key_column, ids: list[str] | None) -> dict[str, list]:
+        if ids is not None:
+            query = query.where(key_column.in_(ids))
+        out: dict[str, list] = {}
+        for row in session.execute(query):
+            out.setdefault(row[0], []).append(row[1:])
+        return out
+
+    @staticmethod
+    def _view(row: t.Port, fixed_ips, pairs, groups, tags) -> dict:
+        view = standard_view(row, tags)
+        view.update({
+            "network_id": row.network_id,
+            "mac_address": row.mac_address,
+            "admin_state_up": row.admin_state_up,
+            "status": row.status,
+            "device_id": row.device_id,
+            "device_owner": row.device_owner,
+            "fixed_ips": [{"subnet_id": s, "ip_address": a} for s, a in sorted(fixed_ips, key=_ip_order)],
+            "allowed_address_pairs": [{"ip_address": a, "mac_address": m} for a, m in sorted(pairs)],
+            "extra_dhcp_opts": [],
+            "security_groups": sorted(g for (g,) in groups),
+            "port_security_enabled": row.port_security_enabled,
+            "binding:host_id": row.host_id,
+            "binding:vif_type": row.vif_type,
+            "binding:vif_details": row.vif_details or {},
+            "binding:vnic_type": row.vnic_type,
+            "binding:profile": row.profile or {},
+            "ip_allocation": "immediate",
+        })
+        return view
+
+    def get_row(self, session: Session, context: Context, port_id: str) -> t.Port:
+        if not self.views(session, context, [port_id]):
+            raise PortNotFound(id=port_id)
+        return session.get(t.Port, port_id)
+
+    # --- writes ---
+
+    def create(self, tx: Transaction, context: Context, attrs: dict) -> str:
+        session = tx.session
+        network = self.networks.get_row(session, context, attrs["network_id"])
+        if not context.is_admin and network.project_id != context.project_id and not network.shared:
+            raise PolicyNotAuthorized(action="create_port")
+        row = new_standard_row(
+            t.Port, context, attrs, network_id=network.id,
+            admin_state_up=attrs.get("admin_state_up", True), status="DOWN",
+            device_id=attrs.get("device_id", ""), device_owner=attrs.get("device_owner", ""),
+            port_security_enabled=attrs.get("port_security_enabled", network.port_security_enabled),
+            host_id=attrs.get("binding:host_id", "") or "", vnic_type=attrs.get("binding:vnic_type", "normal"),
+            profile=attrs.get("binding:profile") or {}, vif_type="unbound", vif_details={},
+        )
+        self.quotas.check(session, row.project_id, "port")
+        row.mac_address = self._mac_for(session, network.id, attrs.get("mac_address"))
+        session.add(row)
+        session.flush()
+        addresses = ipam.allocate(session, network.id, attrs.get("fixed_ips"))
+        session.add_all(t.IpAllocation(subnet_id=s, ip_address=a, port_id=row.id, network_id=network.id)
+                        for s, a in addresses)
+        self._set_groups(tx, context, row, attrs.get("security_groups"), creating=True)
+        self._set_pairs(session, row, attrs.get("allowed_address_pairs"))
+        if row.host_id:
+            self.bind(session, row)
+        tx.touch(self.kind, row.id)
+        return row.id
+
+    def _mac_for(self, session: Session, network_id: str, requested: str | None) -> str:
+        taken = select(t.Port.id).where(t.Port.network_id == network_id)
+        if requested is not None:
+            if session.execute(taken.where(t.Port.mac_address == requested)).first():
+                raise MacAddressInUse(net_id=network_id, mac=requested)
+            return requested
+        while True:
+            mac = random_mac()
+            if not session.execute(taken.where(t.Port.mac_address == mac)).first():
+                return mac
+
+    def _set_groups(self, tx: Transaction, context: Context, row: t.Port, requested: list[str] | None,
+                    creating: bool) -> None:
+        session = tx.session
+        if requested is None:
+            if not creating:
+                return
+            if not row.port_security_enabled or is_network_device(row.device_owner):
+                requested = []
+            else:
+                requested = [self.groups.ensure_default(tx, row.project_id)]
+        if requested and not row.port_security_enabled:
+            raise PortSecurityAndIPRequiredForSecurityGroups()
+        for group_id in requested:
+            group = session.get(t.SecurityGroup, group_id)
+            if group is None or (group.project_id != row.project_id and not context.is_admin):
+                raise SecurityGroupNotFound(id=group_id)
+        session.execute(delete(t.PortSecurityGroup).where(t.PortSecurityGroup.port_id == row.id))
+        session.add_all(t.PortSecurityGroup(port_id=row.id, security_group_id=g) for g in requested)
+
+    def _set_pairs(self, session: Session, row: t.Port, pairs: list[dict] | None) -> None:
+        if pairs is None:
+            return
+        if pairs and not row.port_security_enabled:
+            raise AddressPairAndPortSecurityRequired()
+        session.execute(delete(t.AllowedAddressPair).where(t.AllowedAddressPair.port_id == row.id))
+        unique = {(p["ip_address"], p.get("mac_address") or row.mac_address) for p in pairs}
+        session.add_all(t.AllowedAddressPair(port_id=row.id, ip_address=a, mac_address=m) for a, m in unique)
+
+    def bind(self, session: Session, row: t.Port) -> None:
+        """Bind to the OVS agent of ``row.host_id``: vif_type ovs when it is alive and maps the
+        network's physnet, binding_failed otherwise (as ML2 reports)."""
+        from neutrino.services.agents import binding_for
+
+        row.vif_type, row.vif_details = binding_for(session, row)
+
+    def update(self, tx: Transaction, context: Context, port_id: str, attrs: dict) -> None:
+        session = tx.session
+        row = self.get_row(session, context, port_id)
+        if not context.is_admin and row.project_id != context.project_id:
+            raise PolicyNotAuthorized(action="update_port")
+        if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
+            if row.vif_type not in ("unbound", "binding_failed"):
+                raise PortBound(port_id=row.id, vif_type=row.vif_type, old_mac=row.mac_address,
+                                new_mac=attrs["mac_address"])
+            row.mac_address = self._mac_for(session, row.network_id, attrs["mac_address"])
+        if "port_security_enabled" in attrs:
+            self._change_port_security(session, row, attrs)
+        if "fixed_ips" in attrs:
+            self._change_fixed_ips(session, row, attrs["fixed_ips"])
+        simple = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
+                  "device_id": "device_id", "device_owner": "device_owner", "binding:host_id": "host_id",
+                  "binding:vnic_type": "vnic_type", "binding:profile": "profile"}
+        for name, column in simple.items():
+            if name in attrs:
+                setattr(row, column, attrs[name] if attrs[name] is not None else "")
+        self._set_groups(tx, context, row, attrs.get("security_groups"), creating=False)
+        self._set_pairs(session, row, attrs.get("allowed_address_pairs"))
+        if "binding:host_id" in attrs:
+            self.bind(session, row)
+        touch_row(row)
+        tx.touch(self.kind, row.id)
+
+    def _change_port_security(self, session: Session, row: t.Port, attrs: dict) -> None:
+        enabled = attrs["port_security_enabled"]
+        if not enabled:
+            groups = attrs.get("security_groups")
+            if groups is None:
+                groups = session.execute(select(t.PortSecurityGroup.security_group_id)
+                                         .where(t.PortSecurityGroup.port_id == row.id)).scalars().all()
+            if groups:
+                raise PortSecurityPortHasSecurityGroup()
+            pairs = attrs.get("allowed_address_pairs")
+            if pairs is None:
+                pairs = session.execute(select(t.AllowedAddressPair.ip_address)
+                                        .where(t.AllowedAddressPair.port_id == row.id)).scalars().all()
+            if pairs:
+                raise AddressPairAndPortSecurityRequired()
+        row.port_security_enabled = enabled
+
+    def _change_fixed_ips(self, session: Session, row: t.Port, requested: list[dict]) -> None:
+        current = {(s, a) for s, a in session.execute(
+            select(t.IpAllocation.subnet_id, t.IpAllocation.ip_address).where(t.IpAllocation.port_id == row.id))}
+        keep = set()
+        new = []
+        for entry in requested:
+            match = next((c for c in current if ("ip_address" not in entry or c[1] == entry["ip_address"])
+                          and ("subnet_id" not in entry or c[0] == entry["subnet_id"]) and c not in keep
+                          and "ip_address" in entry), None)
+            if match:
+                keep.add(match)
+            else:
+                new.append(entry)
+        session.execute(delete(t.IpAllocation).where(
+            t.IpAllocation.port_id == row.id,
+            t.IpAllocation.ip_address.not_in([a for _, a in keep] or [""])))
+        session.flush()
+        for subnet_id, address in ipam.allocate(session, row.network_id, new):
+            session.add(t.IpAllocation(subnet_id=subnet_id, ip_address=address, port_id=row.id,
+                                       network_id=row.network_id))
+
+    def delete(self, tx: Transaction, context: Context, port_id: str) -> None:
+        session = tx.session
+        row = self.get_row(session, context, port_id)
+        if not context.is_admin and row.project_id != context.project_id:
+            raise PolicyNotAuthorized(action="delete_port")
+        session.execute(delete(t.Tag).where(t.Tag.resource_id == row.id))
+        session.delete(row)
+        tx.touch_deleted(self.kind, port_id)
+
+
+def _ip_order(item):
+    import ipaddress
+
+    address = ipaddress.ip_address(item[1])
+    return (address.version, int(address))

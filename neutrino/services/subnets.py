@@ -1,0 +1,224 @@
+"""Subnets: CIDR, gateway, pools, DNS servers and host routes; no overlap within a network."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from neutrino.services import ipam
+from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
+from neutrino.services.context import Context
+from neutrino.services.errors import (
+    BadRequest,
+    InvalidInput,
+    PolicyNotAuthorized,
+    SubnetInUse,
+    SubnetNotFound,
+)
+from neutrino.services.networks import NETWORK_OWNED_PORTS, NetworkService, visible_networks
+from neutrino.services.quotas import QuotaBook
+from neutrino.store import tables as t
+from neutrino.store.revisions import Transaction
+
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+
+
+class SubnetService:
+    kind = "subnet"
+
+    def __init__(self, networks: NetworkService, quotas: QuotaBook):
+        self.networks = networks
+        self.quotas = quotas
+
+    def not_found(self, resource_id: str) -> Exception:
+        return SubnetNotFound(id=resource_id)
+
+    def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
+        query = select(t.Subnet)
+        if not context.is_admin:
+            query = query.join(t.Network, t.Network.id == t.Subnet.network_id).where(
+                visible_networks(context) | (t.Subnet.project_id == context.project_id))
+        if ids is not None:
+            query = query.where(t.Subnet.id.in_(ids))
+        rows = session.execute(query).scalars().all()
+        wanted = [r.id for r in rows] if ids is not None else None
+        pools = self._children(session, t.AllocationPool, wanted)
+        servers = self._children(session, t.DnsNameserver, wanted)
+        routes = self._children(session, t.HostRoute, wanted)
+        tags = tags_for(session, self.kind, ids)
+        return [self._view(row, pools, servers, routes, tags) for row in rows]
+
+    @staticmethod
+    def _children(session: Session, table, ids: list[str] | None) -> dict[str, list]:
+        query = select(table)
+        if ids is not None:
+            query = query.where(table.subnet_id.in_(ids))
+        out: dict[str, list] = {}
+        for row in session.execute(query).scalars():
+            out.setdefault(row.subnet_id, []).append(row)
+        return out
+
+    @staticmethod
+    def _view(row: t.Subnet, pools, servers, routes, tags) -> dict:
+        view = standard_view(row, tags)
+        ordered_pools = sorted(pools.get(row.id, []), key=lambda p: ipaddress.ip_address(p.first_ip))
+        view.update({
+            "network_id": row.network_id,
+            "ip_version": row.ip_version,
+            "cidr": row.cidr,
+            "gateway_ip": row.gateway_ip,
+            "allocation_pools": [{"start": p.first_ip, "end": p.last_ip} for p in ordered_pools],
+            "dns_nameservers": [s.address for s in sorted(servers.get(row.id, []), key=lambda s: s.position)],
+            "host_routes": [{"destination": r.destination, "nexthop": r.nexthop}
+                            for r in sorted(routes.get(row.id, []), key=lambda r: (r.destination, r.nexthop))],
+            "enable_dhcp": row.enable_dhcp,
+            "ipv6_ra_mode": row.ipv6_ra_mode,
+            "ipv6_address_mode": row.ipv6_address_mode,
+            "subnetpool_id": None,
+            "service_types": [],
+            "segment_id": None,
+        })
+        return view
+
+    def _get_row(self, session: Session, context: Context, subnet_id: str) -> t.Subnet:
+        views = self.views(session, context, [subnet_id])
+        if not views:
+            raise SubnetNotFound(id=subnet_id)
+        return session.get(t.Subnet, subnet_id)
+
+    def create(self, tx: Transaction, context: Context, attrs: dict) -> str:
+        session = tx.session
+        network = self.networks.get_row(session, context, attrs["network_id"])
+        if not context.is_admin and network.project_id != context.project_id:
+            raise PolicyNotAuthorized(action="create_subnet")
+        cidr_text = attrs.get("cidr")
+        if not cidr_text:
+            raise BadRequest(resource="subnets",
+                             msg="a subnetpool must be specified in the absence of a cidr")
+        cidr = ipaddress.ip_network(cidr_text)
+        version = attrs["ip_version"]
+        if cidr.version != version:
+            raise InvalidInput(error_message="Cidr and IP version are inconsistent")
+        if version == 4 and cidr.prefixlen > 30:
+            raise InvalidInput(error_message=f"Invalid CIDR {cidr} for IPv4 subnet: too small")
+        self._check_ipv6_modes(version, attrs)
+        self._check_overlap(session, network.id, cidr, None)
+        gateway = self._gateway(cidr, attrs.get("gateway_ip", ipam.default_gateway(cidr) or None), explicit=
+                                "gateway_ip" in attrs)
+        pools = (ipam.validate_pools(cidr, attrs["allocation_pools"], gateway)
+                 if attrs.get("allocation_pools") else ipam.default_pools(cidr, gateway))
+        row = new_standard_row(
+            t.Subnet, context, attrs, network_id=network.id, ip_version=version, cidr=str(cidr),
+            gateway_ip=str(gateway) if gateway is not None else None,
+            enable_dhcp=attrs.get("enable_dhcp", True),
+            ipv6_ra_mode=attrs.get("ipv6_ra_mode"), ipv6_address_mode=attrs.get("ipv6_address_mode"),
+        )
+        self.quotas.check(session, row.project_id, "subnet")
+        session.add(row)
+        session.flush()
+        self._replace_children(session, row.id, cidr, pools, attrs.get("dns_nameservers", []),
+                               attrs.get("host_routes", []))
+        tx.touch(self.kind, row.id)
+        tx.touch("network", network.id)
+        return row.id
+
+    @staticmethod
+    def _check_ipv6_modes(version: int, attrs: dict) -> None:
+        for name in ("ipv6_ra_mode", "ipv6_address_mode"):
+            if attrs.get(name) is not None and version != 6:
+                raise InvalidInput(error_message=f"{name} is not valid when ip_version is 4")
+        ra, address = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
+        if ra and address and ra != address:
+            raise InvalidInput(error_message=f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to "
+                                             f"'{address}' is not valid. If both attributes are set, they must be the same value")
+
+    @staticmethod
+    def _gateway(cidr, gateway, explicit: bool):
+        if gateway is None:
+            return None
+        gateway = ipaddress.ip_address(str(gateway))
+        if explicit:
+            ipam.check_gateway(cidr, gateway)
+        return gateway
+
+    @staticmethod
+    def _check_overlap(session: Session, network_id: str, cidr, exclude: str | None) -> None:
+        for subnet_id, other in session.execute(
+            select(t.Subnet.id, t.Subnet.cidr).where(t.Subnet.network_id == network_id)
+        ):
+            if subnet_id != exclude and cidr.overlaps(ipaddress.ip_network(other)):
+                raise InvalidInput(error_message=(
+                    f"Requested subnet with cidr: {cidr} for network: {network_id} overlaps with another subnet"))
+
+    @staticmethod
+    def _replace_children(session: Session, subnet_id: str, cidr, pools, servers, routes) -> None:
+        if pools is not None:
+            session.execute(delete(t.AllocationPool).where(t.AllocationPool.subnet_id == subnet_id))
+            session.add_all(t.AllocationPool(subnet_id=subnet_id, first_ip=str(p.start), last_ip=str(p.end))
+                            for p in pools)
+        if servers is not None:
+            session.execute(delete(t.DnsNameserver).where(t.DnsNameserver.subnet_id == subnet_id))
+            session.add_all(t.DnsNameserver(subnet_id=subnet_id, address=a, position=i)
+                            for i, a in enumerate(servers))
+        if routes is not None:
+            for route in routes:
+                nexthop = ipaddress.ip_address(route["nexthop"])
+                if ipaddress.ip_network(route["destination"]).version != cidr.version or nexthop.version != cidr.version:
+                    raise InvalidInput(error_message=f"Host route {route} has the wrong IP version")
+            session.execute(delete(t.HostRoute).where(t.HostRoute.subnet_id == subnet_id))
+            unique = {(r["destination"], r["nexthop"]) for r in routes}
+            if len(unique) != len(routes):
+                raise InvalidInput(error_message="Duplicate host route")
+            session.add_all(t.HostRoute(subnet_id=subnet_id, destination=d, nexthop=n) for d, n in unique)
+
+    def update(self, tx: Transaction, context: Context, subnet_id: str, attrs: dict) -> None:
+        session = tx.session
+        row = self._get_row(session, context, subnet_id)
+        self._require_owner(context, row)
+        cidr = ipaddress.ip_network(row.cidr)
+        gateway = ipaddress.ip_address(row.gateway_ip) if row.gateway_ip else None
+        if "gateway_ip" in attrs:
+            gateway = self._gateway(cidr, attrs["gateway_ip"], explicit=True)
+            row.gateway_ip = str(gateway) if gateway is not None else None
+        pools = None
+        if "allocation_pools" in attrs:
+            pools = ipam.validate_pools(cidr, attrs["allocation_pools"] or [], gateway)
+        elif "gateway_ip" in attrs:
+            current = [{"start": p.first_ip, "end": p.last_ip} for p in session.execute(
+                select(t.AllocationPool).where(t.AllocationPool.subnet_id == row.id)).scalars()]
+            ipam.validate_pools(cidr, current, gateway)
+        for name in ("name", "description", "enable_dhcp"):
+            if name in attrs:
+                setattr(row, name, attrs[name])
+        self._replace_children(session, row.id, cidr, pools, attrs.get("dns_nameservers"),
+                               attrs.get("host_routes"))
+        touch_row(row)
+        tx.touch(self.kind, row.id)
+
+    @staticmethod
+    def _require_owner(context: Context, row: t.Subnet) -> None:
+        if not context.is_admin and row.project_id != context.project_id:
+            raise PolicyNotAuthorized(action="update_subnet")
+
+    def delete(self, tx: Transaction, context: Context, subnet_id: str) -> None:
+        session = tx.session
+        row = self._get_row(session, context, subnet_id)
+        if not context.is_admin and row.project_id != context.project_id:
+            raise PolicyNotAuthorized(action="delete_subnet")
+        in_use = session.execute(
+            select(t.IpAllocation.port_id).join(t.Port, t.Port.id == t.IpAllocation.port_id)
+            .where(t.IpAllocation.subnet_id == row.id, t.Port.device_owner.not_in(NETWORK_OWNED_PORTS))
+        ).first()
+        if in_use:
+            raise SubnetInUse(subnet_id=row.id, reason="One or more ports have an IP allocation from this subnet")
+        for port_id in set(session.execute(
+                select(t.IpAllocation.port_id).where(t.IpAllocation.subnet_id == row.id)).scalars()):
+            tx.touch("port", port_id)
+        session.execute(delete(t.IpAllocation).where(t.IpAllocation.subnet_id == row.id))
+        session.execute(delete(t.Tag).where(t.Tag.resource_id == row.id))
+        network_id = row.network_id
+        session.delete(row)
+        tx.touch_deleted(self.kind, subnet_id)
+        tx.touch("network", network_id)

@@ -1,0 +1,86 @@
+"""The global revision: each committed write takes the next one and records what it changed.
+
+A ``Transaction`` collects the resources a write touched; ``finish()`` bumps the single feed_head
+row (its row lock is held until commit, so revisions become visible in order, with no gaps) and
+writes one ``changes`` row per touched resource with its new body, or no body when deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from neutrino.store.tables import Change, FeedHead
+
+# renderer(session, kind, ids) -> {id: body}: the full (admin) view of each resource that still exists.
+Renderer = Callable[[Session, str, Iterable[str]], dict[str, dict]]
+
+COMPACT_EVERY = 1000
+
+
+class Transaction:
+    def __init__(self, session: Session, renderer: Renderer | None, retention: int = 100_000):
+        self.session = session
+        self.renderer = renderer
+        self.retention = retention
+        self.touched: dict[tuple[str, str], bool] = {}
+        self.revision = 0
+        # The rendered body of each touched resource, kept for the API's response.
+        self.bodies: dict[tuple[str, str], dict] = {}
+
+    def touch(self, kind: str, resource_id: str) -> None:
+        self.touched.setdefault((kind, resource_id), False)
+
+    def touch_deleted(self, kind: str, resource_id: str) -> None:
+        self.touched[(kind, resource_id)] = True
+
+    def finish(self) -> int:
+        if not self.touched:
+            return 0
+        self.session.flush()
+        revision = self.session.execute(
+            update(FeedHead).where(FeedHead.id == 1).values(revision=FeedHead.revision + 1)
+            .returning(FeedHead.revision)
+        ).scalar_one()
+        bodies = self.bodies = self._render()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = [
+            {"revision": revision, "seq": seq, "kind": kind, "resource_id": rid,
+             "body": None if deleted else bodies.get((kind, rid)), "committed_at": now}
+            for seq, ((kind, rid), deleted) in enumerate(self.touched.items())
+        ]
+        self.session.execute(insert(Change), rows)
+        if revision % COMPACT_EVERY == 0:
+            compact(self.session, revision - self.retention)
+        self.revision = revision
+        return revision
+
+    def _render(self) -> dict[tuple[str, str], dict]:
+        if self.renderer is None:
+            return {}
+        by_kind: dict[str, list[str]] = {}
+        for (kind, rid), deleted in self.touched.items():
+            if not deleted:
+                by_kind.setdefault(kind, []).append(rid)
+        out = {}
+        for kind, ids in by_kind.items():
+            for rid, body in self.renderer(self.session, kind, ids).items():
+                out[(kind, rid)] = body
+        return out
+
+
+def compact(session: Session, before: int) -> None:
+    """Forget changes at or below ``before``; watchers older than that must relist."""
+    if before <= 0:
+        return
+    session.execute(delete(Change).where(Change.revision <= before))
+    session.execute(update(FeedHead).where(FeedHead.id == 1, FeedHead.compacted < before)
+                    .values(compacted=before))
+
+
+def read_head(session: Session) -> tuple[int, int]:
+    row = session.execute(select(FeedHead.revision, FeedHead.compacted).where(FeedHead.id == 1)).one()
+    return row.revision, row.compacted
