@@ -5,6 +5,7 @@ controller in the thread pool; every NeutronError becomes Neutron's error body."
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ from neutrino.api.definition import Resource
 from neutrino.api.extensions import all_extensions
 from neutrino.api.resources import agents, networks, ports, security_groups, subnets
 from neutrino.config import Settings
-from neutrino.feed.server import Feed, FeedCompacted
+from neutrino.feed.server import Feed, FeedGone
 from neutrino.services import errors as e
 from neutrino.services.context import ADMIN, Context
 from neutrino.services.core import Services
@@ -99,7 +100,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.NeutronError)
     async def neutron_error(request: Request, exc: e.NeutronError):
-        status = 410 if isinstance(exc, FeedCompacted) else errors.status_for(exc)
+        status = 410 if isinstance(exc, FeedGone) else errors.status_for(exc)
         headers = {"WWW-Authenticate": "Keystone uri='/identity'"} if status == 401 else None
         return json_response(errors.body_for(exc), status, headers)
 
@@ -291,10 +292,24 @@ def _add_feed_routes(app: FastAPI, feed: Feed, authenticate) -> None:
         require_service(request)
         return json_response(await run_in_threadpool(feed.snapshot))
 
-    async def changes(request: Request, since: int = 0, timeout: float = 0.0):
+    async def changes(request: Request):
         require_service(request)
-        head, found = await feed.watch(since, max(0.0, min(timeout, 60.0)))
-        return json_response({"revision": head, "changes": [c.as_dict() for c in found]})
+        since, timeout = _watch_query(request)
+        revision, found = await feed.watch(since, timeout)
+        return json_response({"revision": revision, "changes": [c.as_dict() for c in found]})
 
     app.add_api_route("/neutrino/v1/snapshot", snapshot, methods=["GET"])
     app.add_api_route("/neutrino/v1/changes", changes, methods=["GET"])
+
+
+def _watch_query(request: Request) -> tuple[int, float]:
+    """``since`` (a revision) and ``timeout`` (seconds, at most 60) of a watch; bad values are a 400."""
+    query = request.query_params
+    try:
+        since, timeout = int(query.get("since", "0")), float(query.get("timeout", "0"))
+    except ValueError:
+        since, timeout = -1, 0.0
+    if since < 0 or not math.isfinite(timeout):
+        raise e.InvalidInput(error_message="since must be a revision (an integer >= 0) and timeout "
+                                           "a number of seconds")
+    return since, max(0.0, min(timeout, 60.0))

@@ -25,7 +25,8 @@ def now() -> datetime:
 
 
 def timestamp(value: datetime | None) -> str | None:
-    return value.strftime(TIME_FORMAT) if value else None
+    """Neutron's wire form, e.g. 2026-11-26T05:02:31Z (stored values have no microseconds)."""
+    return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
 def standard_view(row, tags: dict[str, list[str]]) -> dict:

@@ -36,10 +36,10 @@ class NetworkService:
         return NetworkNotFound(id=resource_id)
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.Network).where(visible_networks(context))
+        query = select(t.Network.__table__).where(visible_networks(context))
         if ids is not None:
             query = query.where(t.Network.id.in_(ids))
-        rows = session.execute(query).scalars().all()
+        rows = session.execute(query).all()
         subnet_query = select(t.Subnet.network_id, t.Subnet.id)
         if ids is not None:
             subnet_query = subnet_query.where(t.Subnet.network_id.in_(ids))

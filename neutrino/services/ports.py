@@ -3,6 +3,7 @@ pairs, and the binding attributes an agent fills in."""
 
 from __future__ import annotations
 
+import ipaddress
 import random
 
 from sqlalchemy import delete, or_, select
@@ -54,14 +55,14 @@ class PortService:
     # --- reads ---
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.Port)
+        query = select(t.Port.__table__)
         if not context.is_admin:
             owned_networks = select(t.Network.id).where(t.Network.project_id == context.project_id)
             query = query.where(or_(t.Port.project_id == context.project_id,
                                     t.Port.network_id.in_(owned_networks)))
         if ids is not None:
             query = query.where(t.Port.id.in_(ids))
-        rows = session.execute(query).scalars().all()
+        rows = session.execute(query).all()
         wanted = [r.id for r in rows] if ids is not None else None
         fixed_ips = self._grouped(session, select(t.IpAllocation.port_id, t.IpAllocation.subnet_id,
                                                   t.IpAllocation.ip_address), t.IpAllocation.port_id, wanted)
@@ -92,7 +93,8 @@ class PortService:
             "status": row.status,
             "device_id": row.device_id,
             "device_owner": row.device_owner,
-            "fixed_ips": [{"subnet_id": s, "ip_address": a} for s, a in sorted(fixed_ips, key=_ip_order)],
+            "fixed_ips": [{"subnet_id": s, "ip_address": a}
+                          for s, a in (sorted(fixed_ips, key=_ip_order) if len(fixed_ips) > 1 else fixed_ips)],
             "allowed_address_pairs": [{"ip_address": a, "mac_address": m} for a, m in sorted(pairs)],
             "extra_dhcp_opts": [],
             "security_groups": sorted(g for (g,) in groups),
@@ -262,7 +264,5 @@ class PortService:
 
 
 def _ip_order(item):
-    import ipaddress
-
     address = ipaddress.ip_address(item[1])
     return (address.version, int(address))

@@ -13,7 +13,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from neutrino.services.common import new_id, new_standard_row, now, standard_view, tags_for, touch_row
+from neutrino.services.common import (
+    new_id,
+    new_standard_row,
+    now,
+    standard_view,
+    tags_for,
+    timestamp,
+    touch_row,
+)
 from neutrino.services.context import Context
 from neutrino.services.errors import (
     BadRequest,
@@ -78,12 +86,12 @@ class SecurityGroupService:
         return SecurityGroupNotFound(id=resource_id)
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.SecurityGroup)
+        query = select(t.SecurityGroup.__table__)
         if not context.is_admin:
             query = query.where(t.SecurityGroup.project_id == context.project_id)
         if ids is not None:
             query = query.where(t.SecurityGroup.id.in_(ids))
-        rows = session.execute(query).scalars().all()
+        rows = session.execute(query).all()
         group_ids = [r.id for r in rows]
         rules: dict[str, list[dict]] = {}
         for rule in self.rules.views(session, context, None, group_ids=group_ids if ids is not None else None):
@@ -188,7 +196,7 @@ class SecurityGroupRuleService:
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None,
               group_ids: list[str] | None = None) -> list[dict]:
-        query = select(t.SecurityGroupRule)
+        query = select(t.SecurityGroupRule.__table__)
         if not context.is_admin:
             query = query.where(t.SecurityGroupRule.project_id == context.project_id)
         if ids is not None:
@@ -198,7 +206,7 @@ class SecurityGroupRuleService:
         defaults = set(session.execute(select(t.DefaultSecurityGroup.security_group_id)).scalars())
         tags = tags_for(session, self.kind, ids)
         return [self._view(row, row.security_group_id in defaults, tags)
-                for row in session.execute(query).scalars()]
+                for row in session.execute(query)]
 
     @staticmethod
     def _view(row: t.SecurityGroupRule, in_default: bool, tags) -> dict:
@@ -212,8 +220,8 @@ class SecurityGroupRuleService:
             "remote_address_group_id": None,
             "normalized_cidr": str(ipaddress.ip_network(prefix, strict=False)) if prefix else None,
             "description": row.description, "belongs_to_default_sg": in_default,
-            "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "updated_at": row.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": timestamp(row.created_at),
+            "updated_at": timestamp(row.updated_at),
             "revision_number": row.revision_number, "tags": tags.get(row.id, []),
         }
 

@@ -36,13 +36,13 @@ class SubnetService:
         return SubnetNotFound(id=resource_id)
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.Subnet)
+        query = select(t.Subnet.__table__)
         if not context.is_admin:
             query = query.join(t.Network, t.Network.id == t.Subnet.network_id).where(
                 visible_networks(context) | (t.Subnet.project_id == context.project_id))
         if ids is not None:
             query = query.where(t.Subnet.id.in_(ids))
-        rows = session.execute(query).scalars().all()
+        rows = session.execute(query).all()
         wanted = [r.id for r in rows] if ids is not None else None
         pools = self._children(session, t.AllocationPool, wanted)
         servers = self._children(session, t.DnsNameserver, wanted)
@@ -52,11 +52,11 @@ class SubnetService:
 
     @staticmethod
     def _children(session: Session, table, ids: list[str] | None) -> dict[str, list]:
-        query = select(table)
+        query = select(table.__table__)
         if ids is not None:
             query = query.where(table.subnet_id.in_(ids))
         out: dict[str, list] = {}
-        for row in session.execute(query).scalars():
+        for row in session.execute(query):
             out.setdefault(row.subnet_id, []).append(row)
         return out
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import orjson
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRIES = 20
+JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
 
 
 class Retry(Exception):
@@ -42,7 +45,7 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -78,11 +81,11 @@ class Store:
         else:
             url = _normalize_pg_url(url)
             self.read_engine = create_engine(
-                url, isolation_level="REPEATABLE READ", pool_size=10, max_overflow=20, pool_pre_ping=True
-            )
+                url, isolation_level="REPEATABLE READ", pool_size=10, max_overflow=20, pool_pre_ping=True,
+                **JSON_CODEC)
             self.write_engine = create_engine(
-                url, isolation_level="READ COMMITTED", pool_size=10, max_overflow=20, pool_pre_ping=True
-            )
+                url, isolation_level="READ COMMITTED", pool_size=10, max_overflow=20, pool_pre_ping=True,
+                **JSON_CODEC)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
