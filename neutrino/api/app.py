@@ -23,7 +23,7 @@ from neutrino.api.resources import agents, networks, ports, security_groups, sub
 from neutrino.config import Settings
 from neutrino.feed.server import Feed, FeedGone
 from neutrino.services import errors as e
-from neutrino.services.context import ADMIN, Context
+from neutrino.services.context import Context
 from neutrino.services.core import Services
 
 log = logging.getLogger(__name__)

@@ -92,11 +92,13 @@ def _add_discovery_routes(router: APIRouter) -> None:
     def versions(request: Request) -> Response:
         return json_response({"versions": {"values": [version(request)]}}, 300)
 
+    def version_document(request: Request) -> Response:
+        return json_response({"version": version(request)})
+
     router.add_api_route("", versions, methods=["GET"], name="identity_root")
     router.add_api_route("/", versions, methods=["GET"])
-    router.add_api_route("/v3", lambda request: json_response({"version": version(request)}), methods=["GET"])
-    router.add_api_route("/v3/", lambda request: json_response({"version": version(request)}), methods=["GET"],
-                         name="identity_v3")
+    router.add_api_route("/v3", version_document, methods=["GET"])
+    router.add_api_route("/v3/", version_document, methods=["GET"], name="identity_v3")
 
 
 def _add_token_routes(router: APIRouter, identity: IdentityService) -> None:

@@ -108,7 +108,7 @@ def check_gateway(network, gateway) -> None:
     if gateway is None:
         return
     if gateway.version != network.version:
-        raise InvalidInput(error_message=f"Gateway IP version inconsistent with subnet IP version")
+        raise InvalidInput(error_message="Gateway IP version inconsistent with subnet IP version")
     if network.version == 4 and network.prefixlen < 31 and gateway in (
             network.network_address, network.broadcast_address):
         raise InvalidInput(error_message=f"Gateway is not valid on subnet {network}")

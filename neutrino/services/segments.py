@@ -68,7 +68,7 @@ def provider_segment(session: Session, ranges: tuple[VlanRange, ...], network_ty
     if segmentation_id is None:
         return tenant_segment(session, tuple(r for r in ranges if r.physical_network == physical_network))
     if not 1 <= segmentation_id <= 4094:
-        raise InvalidInput(error_message=f"segmentation_id out of range (1 through 4094)")
+        raise InvalidInput(error_message="segmentation_id out of range (1 through 4094)")
     segment = Segment("vlan", physical_network, segmentation_id)
     if _taken(session, segment.key):
         raise VlanIdInUse(vlan_id=segmentation_id, physical_network=physical_network)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
-
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError

@@ -3,7 +3,7 @@ Method names are Keystone's policy names, which also name the action in a 403.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import delete, false, select
 
@@ -27,9 +27,12 @@ from neutrino.store.tables import Project, RoleAssignment
 
 
 class Projects:
-    def __init__(self, store: Store, links_base: str):
+    def __init__(self, store: Store, links_base: str, on_access_reduced: Callable[[], None]):
         self.store = store
         self.links_base = links_base
+        # Called after a change that can end tokens (disable, delete, revoke), so validated-token
+        # caches drop them at once.
+        self.on_access_reduced = on_access_reduced
 
     def list_projects(self, context: Context, filters: Mapping[str, str]) -> dict:
         require_admin(context, "list_projects")
@@ -76,7 +79,9 @@ class Projects:
                 setattr(row, key, value)
             return {"project": self._view(row)}
 
-        return self.store.write(work)
+        view = self.store.write(work)
+        self.on_access_reduced()
+        return view
 
     def delete_project(self, context: Context, project_id: str) -> None:
         require_admin(context, "delete_project")
@@ -87,6 +92,7 @@ class Projects:
             tx.session.delete(row)
 
         self.store.write(work)
+        self.on_access_reduced()
 
     def list_user_projects(self, context: Context, user_id: str) -> dict:
         """The enabled projects where the user holds any role (``/v3/users/{id}/projects``,

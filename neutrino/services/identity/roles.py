@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
@@ -40,9 +40,12 @@ def effective_roles(session: Session, user_id: str, project_id: str) -> tuple[tu
 
 
 class Roles:
-    def __init__(self, store: Store, links_base: str):
+    def __init__(self, store: Store, links_base: str, on_access_reduced: Callable[[], None]):
         self.store = store
         self.links_base = links_base
+        # Called after a change that can end tokens (disable, delete, revoke), so validated-token
+        # caches drop them at once.
+        self.on_access_reduced = on_access_reduced
 
     def list_roles(self, context: Context, filters: Mapping[str, str]) -> dict:
         require_admin(context, "list_roles")
@@ -101,6 +104,7 @@ class Roles:
             tx.session.delete(row)
 
         self.store.write(work)
+        self.on_access_reduced()
 
     def list_role_assignments(self, context: Context, filters: Mapping[str, str]) -> dict:
         """``/v3/role_assignments`` filtered by ``user.id``, ``role.id``, ``scope.project.id``; with

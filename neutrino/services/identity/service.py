@@ -58,9 +58,9 @@ class IdentityService:
         self.store = store
         self.settings = settings
         links_base = settings.url + "/identity/v3"
-        self.projects = Projects(store, links_base)
-        self.users = Users(store, links_base)
-        self.roles = Roles(store, links_base)
+        self.projects = Projects(store, links_base, self._forget_validated)
+        self.users = Users(store, links_base, self._forget_validated)
+        self.roles = Roles(store, links_base, self._forget_validated)
         self._catalog = catalog_for(settings)
         self._password_checks = PasswordChecks()
         self._codec: TokenCodec | None = None
@@ -229,6 +229,10 @@ class IdentityService:
                 if len(self._validated) >= CACHE_LIMIT:
                     self._validated = {}
             self._validated[sealed] = (until, token, token.context())
+
+    def _forget_validated(self) -> None:
+        with self._validated_lock:
+            self._validated = {}
 
     def _token_codec(self) -> TokenCodec:
         if self._codec is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import delete, select
 
@@ -26,9 +26,12 @@ from neutrino.store.tables import RoleAssignment, User
 
 
 class Users:
-    def __init__(self, store: Store, links_base: str):
+    def __init__(self, store: Store, links_base: str, on_access_reduced: Callable[[], None]):
         self.store = store
         self.links_base = links_base
+        # Called after a change that can end tokens (disable, delete, revoke), so validated-token
+        # caches drop them at once.
+        self.on_access_reduced = on_access_reduced
 
     def list_users(self, context: Context, filters: Mapping[str, str]) -> dict:
         require_admin(context, "list_users")
@@ -72,7 +75,9 @@ class Users:
                 setattr(row, key, value)
             return {"user": self._view(row)}
 
-        return self.store.write(work)
+        view = self.store.write(work)
+        self.on_access_reduced()
+        return view
 
     def delete_user(self, context: Context, user_id: str) -> None:
         require_admin(context, "delete_user")
@@ -83,6 +88,7 @@ class Users:
             tx.session.delete(row)
 
         self.store.write(work)
+        self.on_access_reduced()
 
     @staticmethod
     def _row(session, user_id: str) -> User:
