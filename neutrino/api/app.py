@@ -58,12 +58,15 @@ class Authenticator:
         token = request.headers.get("X-Auth-Token")
         if not token:
             raise errors.Unauthorized()
+        from neutrino.services.identity import Unauthorized
+
         try:
-            return self.identity.context_for_token(token)
-        except Exception as exc:  # the identity layer's Unauthorized: bad, expired or revoked token
-            if type(exc).__name__ != "Unauthorized":
-                raise
+            context = self.identity.context_for_token(token)
+        except Unauthorized:  # bad, expired or revoked token
             raise errors.Unauthorized() from None
+        if not context.project_id:
+            raise errors.Unauthorized("The network API needs a project-scoped token")
+        return context
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -168,8 +171,6 @@ def _add_resource_routes(app: FastAPI, resource: Resource, controller: Controlle
     async def create(request: Request):
         context = authenticate(request)
         raw = await request.body()
-        if resource.collection in ("security_groups", "ports", "security_group_rules"):
-            await run_in_threadpool(_ensure_default_group, services, context)
         return json_response(await run_in_threadpool(controller.create, context, raw), 201)
 
     async def show(request: Request, resource_id: str):

@@ -119,7 +119,8 @@ def _add_token_routes(router: APIRouter, identity: IdentityService) -> None:
     @router.post("/v3/auth/tokens")
     async def issue_token(request: Request):
         body = await json_body(request)
-        token, view = await run_in_threadpool(identity.issue_token, body, "nocatalog" not in request.query_params)
+        include_catalog = "nocatalog" not in request.query_params
+        token, view = await run_in_threadpool(identity.issue_token, body, include_catalog)
         return json_response(view, 201, {"X-Subject-Token": token, "Vary": "X-Auth-Token"})
 
     @router.get("/v3/auth/tokens")
@@ -200,7 +201,8 @@ def _add_user_routes(router: APIRouter, identity: IdentityService) -> None:
     @router.patch("/v3/users/{user_id}")
     async def update_user(request: Request, user_id: str):
         body = await json_body(request)
-        return json_response(await run_in_threadpool(lambda: users.update_user(caller(request), user_id, body)))
+        view = await run_in_threadpool(lambda: users.update_user(caller(request), user_id, body))
+        return json_response(view)
 
     @router.delete("/v3/users/{user_id}")
     def delete_user(request: Request, user_id: str):

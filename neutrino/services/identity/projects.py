@@ -50,7 +50,7 @@ class Projects:
         return self._collection(rows, "/projects")
 
     def get_project(self, context: Context, project_id: str) -> dict:
-        if not context.is_admin and context.project_id != project_id:
+        if context.project_id != project_id:  # anyone may read the project its token is scoped to
             require_admin(context, "get_project")
         with self.store.read() as session:
             return {"project": self._view(self._row(session, project_id))}
@@ -107,7 +107,8 @@ class Projects:
     def list_domains(self, context: Context, filters: Mapping[str, str]) -> dict:
         require_admin(context, "list_domains")
         matches = filters.get("name", DOMAIN_NAME) == DOMAIN_NAME and is_true(filters.get("enabled", "true"))
-        return {"domains": [self._domain_view()] if matches else [], "links": list_links(self.links_base + "/domains")}
+        domains = [self._domain_view()] if matches else []
+        return {"domains": domains, "links": list_links(self.links_base + "/domains")}
 
     def get_domain(self, context: Context, domain_id: str) -> dict:
         # Everyone's project lives in the default domain, which Keystone lets its members read.
@@ -123,7 +124,8 @@ class Projects:
 
     @staticmethod
     def _check_name_free(session, name: str) -> None:
-        taken = session.execute(select(Project.id).where(Project.domain_id == DOMAIN_ID, Project.name == name))
+        query = select(Project.id).where(Project.domain_id == DOMAIN_ID, Project.name == name)
+        taken = session.execute(query)
         if taken.first() is not None:
             raise Conflict.for_name("project", name)
 

@@ -31,7 +31,7 @@ def with_implied(names: Iterable[str]) -> list[str]:
 
 def effective_roles(session: Session, user_id: str, project_id: str) -> tuple[tuple[str, str], ...]:
     """(id, name) of every role the user holds on the project, implied ones included."""
-    ids = dict(session.execute(select(Role.name, Role.id)).tuples().all())
+    ids = dict(session.execute(select(Role.name, Role.id)).all())
     assigned = session.execute(
         select(Role.name).join(RoleAssignment, RoleAssignment.role_id == Role.id)
         .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
@@ -122,7 +122,7 @@ class Roles:
             query = query.where(RoleAssignment.project_id == filters["scope.project.id"])
         with self.store.read() as session:
             rows = session.execute(query.order_by(User.name, Project.name, Role.name)).all()
-            role_ids = dict(session.execute(select(Role.name, Role.id)).tuples().all())
+            role_ids = dict(session.execute(select(Role.name, Role.id)).all())
         effective = "effective" in filters and is_true(filters["effective"])
         names = "include_names" in filters and is_true(filters["include_names"])
         entries = []

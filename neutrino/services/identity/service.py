@@ -86,25 +86,11 @@ class IdentityService:
     def issue_token(self, auth_request: dict, include_catalog: bool = True) -> tuple[str, dict]:
         """POST /v3/auth/tokens: the sealed token and its body."""
         auth = member_of(auth_request, "auth")
-        identity = member_of(auth, "identity")
-        methods = identity.get("methods")
-        if not isinstance(methods, list) or not methods:
-            raise ValidationError("'methods' is a required property.")
-        now = int(time.time())
-        audit_id = secrets.token_urlsafe(16)
-        if "password" in methods:
-            user_id = self._user_for_password(member_of(identity, "password"))
-            methods, audit_ids, expires_at = ("password",), (audit_id,), now + self.settings.token_ttl_seconds
-        elif "token" in methods:
-            # Re-scoping keeps the original login's methods and expiry, and chains its audit id.
-            parent = self._validated_token(str(member_of(identity, "token").get("id") or "")).payload
-            user_id, methods, expires_at = parent.user_id, parent.methods, parent.expires_at
-            audit_ids = (audit_id, parent.audit_ids[0])
-        else:
-            raise Unauthorized("Attempted to authenticate with an unsupported method.")
+        user_id, methods, audit_ids, expires_at = self._login(member_of(auth, "identity"))
         with self.store.read() as session:
             project_id = self._project_for_scope(session, user_id, auth.get("scope"))
-            token = self._resolve(session, TokenPayload(user_id, project_id, methods, audit_ids, now, expires_at))
+            payload = TokenPayload(user_id, project_id, methods, audit_ids, int(time.time()), expires_at)
+            token = self._resolve(session, payload)
         sealed = self._token_codec().seal(token.payload)
         self._remember(sealed, token)
         return sealed, self._body(token, include_catalog)
@@ -132,8 +118,8 @@ class IdentityService:
         self.store.write(lambda tx: _record_revocation(tx.session, payload))
         audit_id = payload.audit_ids[0]
         with self._validated_lock:
-            for key in [k for k, (_, token, _) in self._validated.items() if audit_id in token.payload.audit_ids]:
-                del self._validated[key]
+            self._validated = {key: entry for key, entry in self._validated.items()
+                               if audit_id not in entry[1].payload.audit_ids}
 
     # --- how ---
 
@@ -149,7 +135,8 @@ class IdentityService:
         if hit is not None and hit[0] > now:
             return hit[1]
         payload = self._token_codec().open(sealed)
-        if payload.is_expired(now) and not (allow_expired and now < payload.expires_at + ALLOW_EXPIRED_SECONDS):
+        recently_expired = now < payload.expires_at + ALLOW_EXPIRED_SECONDS
+        if payload.is_expired(now) and not (allow_expired and recently_expired):
             raise Unauthorized("The token has expired.")
         with self.store.read() as session:
             token = self._resolve(session, payload)
@@ -172,6 +159,21 @@ class IdentityService:
         if not roles:
             raise Unauthorized(f"User {user.id} has no access to project {payload.project_id}.")
         return Token(payload, user.name, project.name, roles)
+
+    def _login(self, identity: dict) -> tuple[str, tuple[str, ...], tuple[str, ...], int]:
+        """Check the credentials: (user id, methods, audit ids, expiry) for the new token."""
+        methods = identity.get("methods")
+        if not isinstance(methods, list) or not methods:
+            raise ValidationError("'methods' is a required property.")
+        audit_id = secrets.token_urlsafe(16)  # 22 characters, as Keystone's
+        if "password" in methods:
+            user_id = self._user_for_password(member_of(identity, "password"))
+            return user_id, ("password",), (audit_id,), int(time.time()) + self.settings.token_ttl_seconds
+        if "token" in methods:
+            # Re-scoping keeps the original login's methods and expiry, and chains its audit id.
+            parent = self._validated_token(str(member_of(identity, "token").get("id") or "")).payload
+            return parent.user_id, parent.methods, (audit_id, parent.audit_ids[0]), parent.expires_at
+        raise Unauthorized("Attempted to authenticate with an unsupported method.")
 
     def _user_for_password(self, password_method: dict) -> str:
         user_ref = member_of(password_method, "user")
@@ -210,7 +212,8 @@ class IdentityService:
             row = session.get(Project, str(project["id"]))
         elif "name" in project:
             domain = member_of(project, "domain")
-            query = select(Project).where(Project.domain_id == DOMAIN_ID, Project.name == str(project["name"]))
+            name = str(project["name"])
+            query = select(Project).where(Project.domain_id == DOMAIN_ID, Project.name == name)
             row = session.execute(query).scalar_one_or_none() if is_default_domain(domain) else None
         else:
             raise ValidationError("Expecting to find id or name in project.")
@@ -281,7 +284,8 @@ def catalog_for(settings: Settings) -> list[dict]:
         endpoints = [{"id": _stable_id(service_type, interface, url), "interface": interface,
                       "region_id": settings.region, "url": url, "region": settings.region}
                      for interface in INTERFACES]
-        return {"endpoints": endpoints, "id": _stable_id(service_type, url), "type": service_type, "name": name}
+        return {"endpoints": endpoints, "id": _stable_id(service_type, url), "type": service_type,
+                "name": name}
 
     return [service("network", "neutron", settings.url),
             service("identity", "keystone", settings.url + "/identity/v3")]

@@ -43,7 +43,8 @@ class TokenCodec:
     def seal(self, payload: TokenPayload) -> str:
         data = [PAYLOAD_VERSION, payload.user_id, payload.project_id, list(payload.methods),
                 list(payload.audit_ids), payload.expires_at]
-        token = self._fernet.encrypt_at_time(json.dumps(data, separators=(",", ":")).encode(), payload.issued_at)
+        plain = json.dumps(data, separators=(",", ":")).encode()
+        token = self._fernet.encrypt_at_time(plain, payload.issued_at)
         # Keystone strips the base64 padding so a token can travel in a URL unescaped.
         return token.decode().rstrip("=")
 
