@@ -1,0 +1,90 @@
+"""The desired host configuration: bridges, OVS ports and their tags, flows, and port states.
+
+Every element carries ``source`` (the API object or config key that caused it) and ``reason`` (why,
+in words), so logs, ``neutrino show`` and the trace can cite the object behind a flow or a tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neutrino.plan.tables import COOKIE
+
+
+@dataclass(frozen=True)
+class Bridge:
+    name: str
+    datapath_type: str
+    fail_mode: str = "secure"
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    type: str = ""  # "" (a NIC or veth), "internal", "patch"
+    peer: str | None = None  # patch peer
+
+
+@dataclass(frozen=True)
+class OvsPort:
+    """A port neutrino creates (``owned``) or only configures (an instance's port plugged by others)."""
+
+    bridge: str
+    name: str
+    interfaces: tuple[Interface, ...] = ()
+    tag: int | None = None
+    vlan_mode: str | None = None  # "trunk" for parked ports: untagged frames then carry 4095 too
+    trunks: tuple[int, ...] = ()
+    bond_mode: str | None = None
+    owned: bool = True
+    # Neutron's bookkeeping on the Port row, so a restarted agent finds each network's local VLAN.
+    other_config: tuple[tuple[str, str], ...] = ()
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Flow:
+    bridge: str
+    table: int
+    priority: int
+    match: str
+    actions: str
+    source: str = ""
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, int, str]:
+        return (self.bridge, self.table, self.priority, self.match)
+
+    def text(self) -> str:
+        """The flow as ``ovs-ofctl add-flows`` reads it (ports by name, resolved at install)."""
+        match = f",{self.match}" if self.match else ""
+        return f"cookie={COOKIE:#x},table={self.table},priority={self.priority}{match},actions={self.actions}"
+
+
+@dataclass(frozen=True)
+class PortState:
+    """What the host does with one API port bound here, and why."""
+
+    port_id: str
+    status: str  # ACTIVE or DOWN, as reported to the API
+    device: str | None = None  # the OVS port name, when plugged
+    local_vlan: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    bridges: tuple[Bridge, ...] = ()
+    ports: tuple[OvsPort, ...] = ()
+    flows: tuple[Flow, ...] = ()
+    local_vlans: dict[str, int] = field(default_factory=dict)  # network id -> local VLAN
+    port_states: dict[str, PortState] = field(default_factory=dict)  # API port id -> state
+    parked: dict[str, str] = field(default_factory=dict)  # OVS port name -> why it is on the dead VLAN
+
+    def flows_of(self, bridge: str) -> tuple[Flow, ...]:
+        return tuple(flow for flow in self.flows if flow.bridge == bridge)
