@@ -1,0 +1,17 @@
+"""Host errors.
+
+    HostError
+    └── CommandFailed(argv, rc, stderr)
+"""
+
+from __future__ import annotations
+
+
+class HostError(Exception):
+    pass
+
+
+class CommandFailed(HostError):
+    def __init__(self, argv: list[str], rc: int, stderr: str):
+        self.argv, self.rc, self.stderr = argv, rc, stderr
+        super().__init__(f"{' '.join(argv)} exited {rc}: {stderr.strip()}")

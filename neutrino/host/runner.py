@@ -1,0 +1,40 @@
+"""The Host protocol and RealHost, which runs argv lists with subprocess."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+from typing import Protocol
+
+from neutrino.host.errors import CommandFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class Host(Protocol):
+    def run(self, argv: list[str], netns: str | None = None, input: str | None = None,
+            check: bool = True) -> Result: ...
+
+
+class RealHost:
+    """Runs commands on this machine (or inside ``netns`` with ``ip netns exec``)."""
+
+    def __init__(self, timeout: float = 30.0):
+        self.timeout = timeout
+
+    def run(self, argv: list[str], netns: str | None = None, input: str | None = None,
+            check: bool = True) -> Result:
+        full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
+        log.debug("run: %s", " ".join(full))
+        done = subprocess.run(full, input=input, capture_output=True, text=True, timeout=self.timeout)
+        if check and done.returncode != 0:
+            raise CommandFailed(full, done.returncode, done.stderr)
+        return Result(done.returncode, done.stdout, done.stderr)
