@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neutrino.model.host_config import HostConfig, HostConfigError, host_config_from_dict
 from neutrino.model.ranges import VlanRange, parse_vlan_ranges
 
 DEFAULT_STATE_DIR = Path(os.environ.get("NEUTRINO_STATE_DIR", "/var/lib/neutrino"))
@@ -56,3 +57,47 @@ class Settings:
     @property
     def physical_networks(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.physical_network for r in self.network_vlan_ranges))
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """A host agent's settings: its host (the plan's HostConfig) and how it reaches the server."""
+
+    host: HostConfig
+    server_url: str = "http://127.0.0.1:9696"
+    auth_url: str = ""  # default: <server_url>/identity
+    username: str = "neutrino-agent"
+    password: str = ""
+    project: str = "service"
+    noauth: bool = False
+    state_dir: Path = DEFAULT_STATE_DIR / "agent"
+    heartbeat_seconds: float = 10.0
+    resync_seconds: float = 5.0
+
+    @property
+    def identity_url(self) -> str:
+        return self.auth_url or self.server_url.rstrip("/") + "/identity"
+
+
+def load_agent_settings(path: Path, default_host: str) -> AgentSettings:
+    """Read an agent's TOML file: a ``[server]`` table and a ``[host]`` table (docs/configuration.md)."""
+    import tomllib
+
+    data = tomllib.loads(Path(path).read_text())
+    unknown = set(data) - {"server", "host", "agent"}
+    if unknown:
+        raise HostConfigError(f"{path}: unknown sections {', '.join(sorted(unknown))}")
+    server = data.get("server", {})
+    agent = data.get("agent", {})
+    return AgentSettings(
+        host=host_config_from_dict(data.get("host", {}), default_host),
+        server_url=server.get("url", "http://127.0.0.1:9696"),
+        auth_url=server.get("auth_url", ""),
+        username=server.get("username", "neutrino-agent"),
+        password=server.get("password", ""),
+        project=server.get("project", "service"),
+        noauth=server.get("auth", "keystone") == "noauth",
+        state_dir=Path(agent.get("state_dir", str(DEFAULT_STATE_DIR / "agent"))),
+        heartbeat_seconds=float(agent.get("heartbeat_seconds", 10.0)),
+        resync_seconds=float(agent.get("resync_seconds", 5.0)),
+    )

@@ -11,7 +11,8 @@ cd "$ROOT"
 
 APT_PACKAGES=(
   openvswitch-switch openvswitch-common dnsmasq-base iptables nftables iproute2 tcpdump iperf3
-  ethtool conntrack postgresql postgresql-15 graphviz procps psmisc gcc make
+  ethtool conntrack postgresql postgresql-15 graphviz procps psmisc gcc make iputils-ping iputils-arping
+  bridge-utils isc-dhcp-client
 )
 VENV="$ROOT/.venv"
 CONSTRAINTS="$ROOT/scripts/constraints.txt"

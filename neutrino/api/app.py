@@ -19,6 +19,7 @@ from neutrino.api import errors
 from neutrino.api.controller import Controller
 from neutrino.api.definition import Resource
 from neutrino.api.extensions import all_extensions
+from neutrino.api.host_agents import add_host_agent_routes
 from neutrino.api.resources import agents, networks, ports, security_groups, subnets
 from neutrino.config import Settings
 from neutrino.feed.server import Feed, FeedGone
@@ -93,6 +94,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         _add_resource_routes(app, resource, Controller(resource, services.store), authenticate, services)
     _add_quota_routes(app, services, authenticate)
     _add_feed_routes(app, feed, authenticate)
+    add_host_agent_routes(app, services, authenticate)
     from neutrino.api.openapi import openapi_document
 
     app.add_api_route("/openapi.json", lambda: json_response(openapi_document(resources)), methods=["GET"],
@@ -126,6 +128,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         response.headers["X-Openstack-Request-Id"] = "req-" + str(uuid.uuid4())
         return response
 
+    @app.middleware("http")
+    async def no_nul_in_url(request: Request, call_next):
+        """A NUL (U+0000) in the path or query is refused here: PostgreSQL cannot even compare
+        text with one, so an id or filter carrying it would otherwise fail in the store."""
+        query = request.query_params.multi_items()
+        if "\x00" in request.url.path or any("\x00" in key or "\x00" in value for key, value in query):
+            error = e.HTTPBadRequest("Malformed request URL: it contains a NUL character")
+            return json_response(errors.body_for(error), 400)
+        return await call_next(request)
+
 
 def _add_version_routes(app: FastAPI, services: Services) -> None:
     def base(request: Request) -> str:
@@ -137,7 +149,7 @@ def _add_version_routes(app: FastAPI, services: Services) -> None:
 
     async def v2(request: Request):
         return json_response({"resources": [
-            {"links": [{"href": f"{base(request)}/v2.0/{r.collection}", "rel": "self"}], "name": r.member,
+            {"links": [{"href": base(request) + r.path, "rel": "self"}], "name": r.member,
              "collection": r.collection} for r in app.state.resources.values()]})
 
     async def extensions(request: Request):
@@ -158,7 +170,7 @@ def _add_version_routes(app: FastAPI, services: Services) -> None:
 
 def _add_resource_routes(app: FastAPI, resource: Resource, controller: Controller,
                          authenticate: Callable[[Request], Context], services: Services) -> None:
-    path = f"/v2.0/{resource.collection}"
+    path = resource.path
 
     async def list_(request: Request):
         context = authenticate(request)
@@ -189,13 +201,16 @@ def _add_resource_routes(app: FastAPI, resource: Resource, controller: Controlle
         await run_in_threadpool(controller.delete, context, resource_id)
         return Response(status_code=204)
 
-    app.add_api_route(path, list_, methods=["GET"])
-    app.add_api_route(path, create, methods=["POST"])
-    app.add_api_route(path + "/{resource_id}", show, methods=["GET"])
-    app.add_api_route(path + "/{resource_id}", update, methods=["PUT"])
-    app.add_api_route(path + "/{resource_id}", delete, methods=["DELETE"])
-    if resource.tags:
-        _add_tag_routes(app, path, controller, authenticate)
+    # Neutron's hyphenated path, and the wire name as an alias (/v2.0/security_groups) for callers
+    # that build the path from the JSON key.
+    for served in dict.fromkeys((path, f"/v2.0/{resource.collection}")):
+        app.add_api_route(served, list_, methods=["GET"])
+        app.add_api_route(served, create, methods=["POST"])
+        app.add_api_route(served + "/{resource_id}", show, methods=["GET"])
+        app.add_api_route(served + "/{resource_id}", update, methods=["PUT"])
+        app.add_api_route(served + "/{resource_id}", delete, methods=["DELETE"])
+        if resource.tags:
+            _add_tag_routes(app, served, controller, authenticate)
 
 
 def _add_tag_routes(app: FastAPI, path: str, controller: Controller, authenticate) -> None:

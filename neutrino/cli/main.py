@@ -53,6 +53,8 @@ def main(verbose: bool) -> None:
     """neutrino: Neutron-style networking on one to a few Linux hosts."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "alembic"):  # one line per request is noise, not news
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.command()
@@ -80,7 +82,10 @@ def serve(state_dir, db, host, port, auth, vlan_ranges, workers) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=workers)
+    # Feed watches are held open for up to a minute; on SIGTERM give in-flight requests a moment, then
+    # drop the watches (their clients resume from their revision) instead of waiting them out.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=workers,
+                timeout_graceful_shutdown=3)
 
 
 def _pid_file(state: Path) -> Path:
@@ -174,6 +179,15 @@ def status(url) -> None:
         click.echo(f"✗ no API server on {url}")
         raise SystemExit(1)
 
+
+def _add_host_commands() -> None:
+    from neutrino.cli.agent_commands import agent, plug, unplug
+
+    for command in (agent, plug, unplug):
+        main.add_command(command)
+
+
+_add_host_commands()
 
 if __name__ == "__main__":
     main()

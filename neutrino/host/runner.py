@@ -38,3 +38,24 @@ class RealHost:
         if check and done.returncode != 0:
             raise CommandFailed(full, done.returncode, done.stderr)
         return Result(done.returncode, done.stdout, done.stderr)
+
+
+class LineStream:
+    """A long-running command whose output lines are read one by one (the OVSDB monitor)."""
+
+    def __init__(self, argv: list[str]):
+        log.debug("stream: %s", " ".join(argv))
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                        bufsize=1)
+
+    def __iter__(self):
+        return iter(self.process.stdout.readline, "")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

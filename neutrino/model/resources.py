@@ -138,7 +138,9 @@ def rule_from_body(body: dict) -> SecurityGroupRule:
         id=body["id"], security_group_id=body["security_group_id"], direction=body["direction"],
         ethertype=body.get("ethertype", "IPv4"), protocol=body.get("protocol"),
         port_range_min=body.get("port_range_min"), port_range_max=body.get("port_range_max"),
-        remote_ip_prefix=body.get("remote_ip_prefix"), remote_group_id=body.get("remote_group_id"),
+        # The API keeps a prefix's host bits (10.0.0.5/24); the data plane wants the network it names.
+        remote_ip_prefix=body.get("normalized_cidr") or body.get("remote_ip_prefix"),
+        remote_group_id=body.get("remote_group_id"),
     )
 
 

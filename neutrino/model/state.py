@@ -31,17 +31,39 @@ class ApiState:
         return [port for port in self.ports.values() if port.host_id == host]
 
 
+# feed kind -> (ApiState field, converter from the wire body)
+KINDS = {
+    "network": ("networks", network_from_body),
+    "subnet": ("subnets", subnet_from_body),
+    "port": ("ports", port_from_body),
+    "security_group": ("security_groups", security_group_from_body),
+    "agent": ("agents", agent_from_body),
+}
+
+
+class StateBuilder:
+    """Keeps the converted values current as feed changes arrive; ``freeze()`` hands out an ApiState
+    (shallow copies, so the builder may go on changing while a pass reads the state)."""
+
+    def __init__(self, resources: dict[str, dict[str, dict]] | None = None):
+        self.values: dict[str, dict] = {name: {} for name, _ in KINDS.values()}
+        for kind, bodies in (resources or {}).items():
+            for resource_id, body in bodies.items():
+                self.apply(kind, resource_id, body)
+
+    def apply(self, kind: str, resource_id: str, body: dict | None) -> None:
+        if kind not in KINDS:
+            return  # kinds this agent does not plan with (e.g. rules: their group's body carries them)
+        name, convert = KINDS[kind]
+        if body is None:
+            self.values[name].pop(resource_id, None)
+        else:
+            self.values[name][resource_id] = convert(body)
+
+    def freeze(self, revision: int) -> ApiState:
+        return ApiState(revision=revision, **{name: dict(values) for name, values in self.values.items()})
+
+
 def state_from_resources(revision: int, resources: dict[str, dict[str, dict]]) -> ApiState:
     """Convert the feed's wire bodies (kind -> id -> body) into an ApiState."""
-
-    def build(kind: str, convert):
-        return {rid: convert(body) for rid, body in resources.get(kind, {}).items()}
-
-    return ApiState(
-        revision=revision,
-        networks=build("network", network_from_body),
-        subnets=build("subnet", subnet_from_body),
-        ports=build("port", port_from_body),
-        security_groups=build("security_group", security_group_from_body),
-        agents=build("agent", agent_from_body),
-    )
+    return StateBuilder(resources).freeze(revision)

@@ -16,6 +16,7 @@ from neutrino.plan.host_plan import Bridge, Interface, OvsPort, PortState
 from neutrino.plan.tables import DEAD_VLAN, MAX_LOCAL_VLAN
 
 WIRED_TYPES = ("vlan", "flat")
+DEAD_REASON = "neutrino-dead-reason"
 
 
 def bridges_for(config: HostConfig) -> list[Bridge]:
@@ -119,8 +120,10 @@ def _instance_port(plugged: PluggedPort, state: ApiState, config: HostConfig, vl
                    reason: str | None) -> OvsPort:
     source = f"port:{plugged.iface_id}"
     if reason is not None:
+        # The reason is written on the Port row too, so `ovs-vsctl list port` says why it is dead.
         return OvsPort(config.integration_bridge, plugged.name, tag=DEAD_VLAN, vlan_mode="trunk",
-                       trunks=(DEAD_VLAN,), owned=False, source=source, reason=f"parked on VLAN 4095: {reason}")
+                       trunks=(DEAD_VLAN,), owned=False, other_config=((DEAD_REASON, reason.replace('"', "'")),),
+                       source=source, reason=f"parked on VLAN 4095: {reason}")
     port = state.ports[plugged.iface_id]
     network = state.networks[port.network_id]
     vlan = vlans[network.id]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from neutrino.host.runner import Host
 from neutrino.plan.host_plan import Bridge, HostPlan, Interface, OvsPort
+from neutrino.plan.l2 import DEAD_REASON
 from neutrino.realize.diff import Report, keyed_diff
 
 MANAGED = "neutrino-managed"
@@ -134,6 +135,8 @@ def _vlan_settings(port: OvsPort) -> list[list[str]]:
     if port.other_config:
         commands.append(["set", "Port", port.name] +
                         [f'other_config:{k}="{v}"' for k, v in port.other_config])
+    if DEAD_REASON not in dict(port.other_config):
+        commands.append(["remove", "Port", port.name, "other_config", DEAD_REASON])
     return commands
 
 
@@ -156,8 +159,8 @@ def _same_port(observed: ObservedPort, desired: OvsPort) -> bool:
     if (observed.bridge, observed.tag, observed.vlan_mode, observed.trunks) != \
             (desired.bridge, desired.tag, desired.vlan_mode, tuple(sorted(desired.trunks))):
         return False
-    if desired.other_config and dict(observed.other_config) != {**dict(observed.other_config),
-                                                                **dict(desired.other_config)}:
+    have, want = dict(observed.other_config), dict(desired.other_config)
+    if have != {**have, **want} or (DEAD_REASON in have and DEAD_REASON not in want):
         return False
     if not desired.owned:
         return True

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from neutrino.services.common import new_id, now, timestamp
+from neutrino.services.common import new_id, now, timestamp, touch_row
 from neutrino.services.context import Context
 from neutrino.services.errors import AdminRequired, AgentNotFound
 from neutrino.store import tables as t
@@ -97,7 +97,20 @@ class AgentService:
             if was_alive and not start_flag and not changed:
                 return row.id  # routine heartbeat: no change worth a feed revision
         tx.touch(self.kind, row.id)
+        session.flush()
+        self.rebind(tx, host)
         return row.id
+
+    def rebind(self, tx: Transaction, host: str) -> None:
+        """Bind again every port whose binding:host_id is ``host``: its agent appeared, came back or
+        changed its configuration (as ML2 retries binding when the agent asks for a port)."""
+        session = tx.session
+        for port in session.execute(select(t.Port).where(t.Port.host_id == host)).scalars():
+            vif_type, details = binding_for(session, port)
+            if (vif_type, details) != (port.vif_type, port.vif_details or {}):
+                port.vif_type, port.vif_details = vif_type, details
+                touch_row(port)
+                tx.touch("port", port.id)
 
     def update(self, tx: Transaction, context: Context, agent_id: str, attrs: dict) -> None:
         row = tx.session.get(t.Agent, agent_id)

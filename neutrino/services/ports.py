@@ -253,6 +253,21 @@ class PortService:
             session.add(t.IpAllocation(subnet_id=subnet_id, ip_address=address, port_id=row.id,
                                        network_id=row.network_id))
 
+    def set_statuses(self, tx: Transaction, host: str, statuses: dict[str, str]) -> list[str]:
+        """An agent reports its ports ACTIVE/DOWN; only ports bound to its host change.
+        Returns the ids it may not set (unknown, or bound elsewhere)."""
+        ignored = []
+        for port_id, status in statuses.items():
+            row = tx.session.get(t.Port, port_id)
+            if row is None or row.host_id != host:
+                ignored.append(port_id)
+                continue
+            if row.status != status:
+                row.status = status
+                touch_row(row)
+                tx.touch(self.kind, row.id)
+        return ignored
+
     def delete(self, tx: Transaction, context: Context, port_id: str) -> None:
         session = tx.session
         row = self.get_row(session, context, port_id)
