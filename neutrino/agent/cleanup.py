@@ -1,6 +1,6 @@
-"""Removes everything neutrino created on this host and nothing else (like ``mn -c``): bridges
-marked neutrino-managed (their ports and flows go with them) and the instances ``neutrino plug``
-recorded in the agent's state dir."""
+"""Removes everything neutrino created on this host and nothing else (like ``mn -c``): bridges whose
+external_ids:neutrino-managed names this host (their ports and flows go with them) and the instances
+``neutrino plug`` recorded in the agent's state dir."""
 
 from __future__ import annotations
 
@@ -35,14 +35,14 @@ def forget_instance(state_dir: Path, namespace: str) -> dict | None:
     return found
 
 
-def cleanup_host(host: Host, state_dir: Path) -> Report:
+def cleanup_host(host: Host, state_dir: Path, host_name: str) -> Report:
     report = Report("cleanup")
     for namespace, instance in recorded_instances(state_dir).items():
         unplug_instance(host, namespace, instance["port_id"], instance["bridge"])
         forget_instance(state_dir, namespace)
         report.removed.append(f"instance {namespace}")
     for name, bridge in observe_ovs(host).bridges.items():
-        if bridge.managed:
+        if bridge.managed_by == host_name:
             host.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", name])
             report.removed.append(f"bridge {name}")
     return report

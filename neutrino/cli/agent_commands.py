@@ -38,7 +38,7 @@ def agent(config_path: str, cleanup: bool) -> None:
     settings = _settings(config_path)
     host = RealHost()
     if cleanup:
-        report = cleanup_host(host, settings.state_dir)
+        report = cleanup_host(host, settings.state_dir, settings.host.host)
         click.echo(f"✓ removed: {', '.join(report.removed) or 'nothing of ours was left'}")
         return
     credentials = Credentials(settings)

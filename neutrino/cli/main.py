@@ -5,14 +5,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import click
-import httpx
 
 from neutrino.config import DEFAULT_STATE_DIR, Settings
 from neutrino.model.ranges import parse_vlan_ranges
@@ -88,52 +83,19 @@ def serve(state_dir, db, host, port, auth, vlan_ranges, workers) -> None:
                 timeout_graceful_shutdown=3)
 
 
-def _pid_file(state: Path) -> Path:
-    return state / "server.pid"
-
-
-def _running_pid(state: Path) -> int | None:
-    try:
-        pid = int(_pid_file(state).read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url + "/", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @main.command()
 @with_server_options
 def up(state_dir, db, host, port, auth, vlan_ranges) -> None:
-    """Start the all-in-one service in the background (idempotent) and print how to use it."""
+    """Start the all-in-one (idempotent): Open vSwitch, the API server, a host agent with a virtual physnet."""
+    from neutrino.cli.allinone import start_host_side, start_server
+
     settings = _settings(state_dir, db, host, port, auth, vlan_ranges)
-    state = settings.state_dir
-    state.mkdir(parents=True, exist_ok=True)
-    pid = _running_pid(state)
-    if pid and _answers(settings.url):
-        click.echo(f"✓ API server already running (pid {pid}) on {settings.url}")
-    else:
-        click.echo(f"… starting the API server on {settings.url}")
-        log = open(state / "server.log", "ab")
-        argv = [sys.executable, "-m", "neutrino.cli.main", "serve", "--state-dir", str(state), "--host", host,
-                "--port", str(port), "--auth", auth, "--vlan-ranges", vlan_ranges]
-        if db:
-            argv += ["--db", db]
-        process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
-        _pid_file(state).write_text(str(process.pid))
-        deadline = time.monotonic() + 30
-        while not _answers(settings.url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise click.ClickException(f"the API server did not start; see {state / 'server.log'}")
-            time.sleep(0.1)
-        click.echo(f"✓ API server running (pid {process.pid}); log: {state / 'server.log'}")
-    clouds = state / "clouds.yaml"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    tail = ["--state-dir", str(settings.state_dir), "--host", host, "--port", str(port), "--auth", auth,
+            "--vlan-ranges", vlan_ranges] + (["--db", db] if db else [])
+    start_server(settings, tail)
+    start_host_side(settings)
+    clouds = settings.state_dir / "clouds.yaml"
     click.echo(f"""
 Use it with the openstack CLI or openstacksdk:
   export OS_CLIENT_CONFIG_FILE={clouds}
@@ -141,39 +103,27 @@ Use it with the openstack CLI or openstacksdk:
   openstack network create net1
   openstack subnet create --network net1 --subnet-range 10.0.0.0/24 sub1
   openstack port create --network net1 port1
-Stop it with: neutrino down --state-dir {state}""")
+Plug an instance into a port: neutrino plug --config {settings.state_dir / 'agent.toml'} port1
+Stop everything with: neutrino down --state-dir {settings.state_dir}""")
 
 
 @main.command()
 @click.option("--state-dir", default=str(DEFAULT_STATE_DIR), show_default=True, envvar="NEUTRINO_STATE_DIR")
 @click.option("--purge", is_flag=True, help="Also delete the store, clouds.yaml and logs.")
 def down(state_dir, purge) -> None:
-    """Stop the all-in-one service started by `neutrino up`."""
-    state = Path(state_dir)
-    pid = _running_pid(state)
-    if pid is None:
-        click.echo("✓ API server not running")
-    else:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if _running_pid(state) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        click.echo(f"✓ API server stopped (pid {pid})")
-    _pid_file(state).unlink(missing_ok=True)
-    if purge:
-        for name in ("neutrino.db", "neutrino.db-wal", "neutrino.db-shm", "clouds.yaml", "server.log"):
-            (state / name).unlink(missing_ok=True)
-        click.echo(f"✓ removed the store and files in {state}")
+    """Stop the all-in-one started by `neutrino up` and remove what it created on this host."""
+    from neutrino.cli.allinone import stop_everything
+
+    stop_everything(Path(state_dir), purge)
 
 
 @main.command()
 @click.option("--url", default="http://127.0.0.1:9696", show_default=True)
 def status(url) -> None:
     """Say whether the API server answers."""
-    if _answers(url):
+    from neutrino.cli.allinone import answers
+
+    if answers(url):
         click.echo(f"✓ API server answers on {url}")
     else:
         click.echo(f"✗ no API server on {url}")

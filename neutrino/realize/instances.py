@@ -35,6 +35,15 @@ def _namespace_exists(host: Host, namespace: str) -> bool:
 
 
 def plug_instance(host: Host, spec: InstanceSpec) -> None:
+    """Plug, or on any failure remove what was made so far and raise (nothing half-plugged is left)."""
+    try:
+        _plug(host, spec)
+    except Exception:
+        unplug_instance(host, spec.namespace, spec.port_id, spec.bridge)
+        raise
+
+
+def _plug(host: Host, spec: InstanceSpec) -> None:
     if not _namespace_exists(host, spec.namespace):
         host.run(["ip", "netns", "add", spec.namespace])
     host.run(["ip", "link", "del", spec.device], check=False)
@@ -55,7 +64,7 @@ def plug_instance(host: Host, spec: InstanceSpec) -> None:
 
 def unplug_instance(host: Host, namespace: str, port_id: str, bridge: str = "br-int") -> None:
     device = names.tap_name(port_id)
-    host.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-port", bridge, device])
+    host.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-port", bridge, device], check=False)
     host.run(["ip", "link", "del", device], check=False)
     if _namespace_exists(host, namespace):
         host.run(["ip", "netns", "del", namespace])

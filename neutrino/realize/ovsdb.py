@@ -1,7 +1,7 @@
 """OVSDB: bridges, ports, bonds, patch links and the tags of instance ports.
 
 Observes with one ``ovs-vsctl --format=json list`` call and applies every change in one
-``ovs-vsctl`` transaction. Bridges neutrino creates carry ``external_ids:neutrino-managed=true``;
+``ovs-vsctl`` transaction. Bridges neutrino creates carry ``external_ids:neutrino-managed=<host>``;
 ports it creates carry ``external_ids:neutrino-owned=true``. Only those are ever deleted; an
 instance's port (plugged by Nova, libvirt or ``neutrino plug``) only gets its tag and bookkeeping.
 """
@@ -25,7 +25,7 @@ class ObservedBridge:
     name: str
     datapath_type: str
     fail_mode: str | None
-    managed: bool
+    managed_by: str | None  # the host whose agent created it (external_ids:neutrino-managed)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def observe_ovs(host: Host) -> ObservedOvs:
         for uuid in ports:
             port_bridge[uuid] = row["name"]
         bridges[row["name"]] = ObservedBridge(row["name"], row["datapath_type"], _optional(row["fail_mode"]),
-                                              row["external_ids"].get(MANAGED) == "true")
+                                              row["external_ids"].get(MANAGED))
     ports = {}
     for row in port_rows:
         if row["_uuid"] not in port_bridge or row["name"] == port_bridge[row["_uuid"]]:
@@ -115,10 +115,10 @@ def observe_ovs(host: Host) -> ObservedOvs:
     return ObservedOvs(bridges, ports)
 
 
-def _bridge_commands(bridge: Bridge) -> list[list[str]]:
+def _bridge_commands(bridge: Bridge, host: str) -> list[list[str]]:
     return [["--may-exist", "add-br", bridge.name],
             ["set", "Bridge", bridge.name, f"datapath_type={bridge.datapath_type}", f"fail_mode={bridge.fail_mode}",
-             f"external_ids:{MANAGED}=true"]]
+             f'external_ids:{MANAGED}="{host}"']]
 
 
 def _vlan_settings(port: OvsPort) -> list[list[str]]:
@@ -173,13 +173,13 @@ def ovsdb_commands_for(plan: HostPlan, observed: ObservedOvs, report: Report) ->
     commands: list[list[str]] = []
     for bridge in plan.bridges:
         have = observed.bridges.get(bridge.name)
-        if have is None or (have.datapath_type, have.fail_mode, have.managed) != \
-                (bridge.datapath_type, bridge.fail_mode, True):
+        if have is None or (have.datapath_type, have.fail_mode, have.managed_by) != \
+                (bridge.datapath_type, bridge.fail_mode, plan.host):
             (report.added if have is None else report.changed).append(f"bridge {bridge.name}")
-            commands += _bridge_commands(bridge)
+            commands += _bridge_commands(bridge, plan.host)
     wanted_bridges = {b.name for b in plan.bridges}
     for name, have in observed.bridges.items():
-        if have.managed and name not in wanted_bridges:
+        if have.managed_by == plan.host and name not in wanted_bridges:
             report.removed.append(f"bridge {name}")
             commands.append(["--if-exists", "del-br", name])
     ours = [p for p in observed.ports.values() if p.owned and p.bridge in wanted_bridges]
