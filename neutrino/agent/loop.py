@@ -176,10 +176,17 @@ class Agent:
             threading.Thread(target=target, name=target.__name__, daemon=True).start()
 
     def run(self) -> None:
+        started = time.perf_counter()
         self.start()
+        first = True
         while not self.stop.is_set():
             result = self.converge()
             self._log(result)
+            if first and not result.failed:
+                log.info("converged at revision %d, %d ports bound here, %.0f ms after start",
+                         result.revision, len(result.plan.port_states) if result.plan else 0,
+                         (time.perf_counter() - started) * 1000)
+                first = False
             delay = RETRY_SECONDS if result.failed else self.settings.resync_seconds
             self.wake.wait(delay)
             self.wake.clear()
