@@ -88,8 +88,15 @@ def why_unbindable(port: Port | None, network: Network | None, iface_id: str,
 
 
 def local_vlans_for(networks: list[str], remembered: dict[str, int]) -> dict[str, int]:
-    """A local VLAN for each network: the remembered one, else the lowest free (networks in id order)."""
-    out = {n: remembered[n] for n in networks if n in remembered}
+    """A local VLAN for each network: the remembered one, else the lowest free (networks in id order).
+
+    Two networks may remember the same VLAN (a parked port keeps its old bookkeeping while its VLAN
+    goes to another network); only the first in id order keeps it, or their traffic would mix.
+    """
+    out: dict[str, int] = {}
+    for network in sorted(n for n in set(networks) if n in remembered):
+        if remembered[network] not in out.values():
+            out[network] = remembered[network]
     used = set(out.values())
     free = (vlan for vlan in range(1, MAX_LOCAL_VLAN + 1) if vlan not in used)
     for network in sorted(set(networks) - set(out)):

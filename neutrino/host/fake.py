@@ -1,0 +1,76 @@
+"""FakeHost: the Host protocol in memory, so realizer tests need neither root nor mocks.
+
+It answers ``ovs-vsctl`` (host/fake_vsctl.py) on an in-memory OVSDB (host/fake_ovsdb.py) and
+``ovs-ofctl`` on flow tables kept as ovs-vswitchd keeps them (host/fake_vswitchd.py), and logs every
+argv it is asked to run in ``commands``. A command outside that vocabulary raises CommandFailed (rc 127)
+even with check=False, so a realizer that starts using something new fails in unit tests until the fake
+learns it (and tests/host/test_fake_parity.py checks what it learnt against the real OVS). The helpers
+do what other actors do to a host: ``plug``/``unplug`` (a hypervisor), ``restart_vswitchd`` (an
+upgrade or a crash).
+"""
+
+from __future__ import annotations
+
+from neutrino.host.errors import CommandFailed
+from neutrino.host.fake_ovsdb import NotModelled, Ovsdb, OvsError
+from neutrino.host.fake_vsctl import run_vsctl
+from neutrino.host.fake_vswitchd import Vswitchd, run_ofctl
+from neutrino.host.runner import Result
+
+NOT_MODELLED = 127  # the shell's "command not found"
+
+
+class FakeHost:
+    def __init__(self):
+        self.ovsdb = Ovsdb()
+        self.vswitchd = Vswitchd()
+        self.commands: list[list[str]] = []
+
+    def run(self, argv: list[str], netns: str | None = None, input: str | None = None,
+            check: bool = True) -> Result:
+        argv = list(argv)
+        self.commands.append(argv)
+        try:
+            if netns is not None:
+                raise NotModelled(f"commands inside network namespaces (netns {netns})")
+            stdout = self._execute(argv, input)
+        except NotModelled as error:
+            raise CommandFailed(argv, NOT_MODELLED, f"the fake host does not model {error}") from error
+        except OvsError as error:
+            stderr = f"{argv[0]}: {error}\n"
+            if check:
+                raise CommandFailed(argv, 1, stderr) from error
+            return Result(1, "", stderr)
+        return Result(0, stdout, "")
+
+    def _execute(self, argv: list[str], input: str | None) -> str:
+        program, args = argv[0], argv[1:]
+        if program == "ovs-vsctl":
+            self.ovsdb, stdout = run_vsctl(self.ovsdb, args)
+            self.vswitchd.reconfigure(self.ovsdb)
+            return stdout
+        if program == "ovs-ofctl":
+            return run_ofctl(self.vswitchd, self.ovsdb, args, input)
+        raise NotModelled(f"the program {program!r}")
+
+    # --- what others do to the host ------------------------------------------------------------------
+
+    def plug(self, bridge: str, name: str, iface_id: str, mac: str) -> None:
+        """Plug a VM's tap as Nova/os-vif does: a device, and an OVS port whose Interface names the API port."""
+        self.vswitchd.devices.add(name)
+        self._execute(["ovs-vsctl", "--", "add-port", bridge, name,
+                       "--", "set", "Interface", name, f"external_ids:iface-id={iface_id}",
+                       f"external_ids:attached-mac={mac}", "external_ids:iface-status=active"], None)
+
+    def unplug(self, name: str) -> None:
+        """The VM is gone: its device disappears and the hypervisor removes the OVS port."""
+        self.vswitchd.devices.discard(name)
+        self._execute(["ovs-vsctl", "--", "--if-exists", "del-port", name], None)
+
+    def restart_vswitchd(self) -> None:
+        """ovs-vswitchd restarts: all flows are lost; bridges and ports come back from OVSDB."""
+        self.vswitchd.restart(self.ovsdb)
+
+    def flow_lines(self, bridge: str) -> list[str]:
+        """The bridge's flows as ``ovs-ofctl dump-flows BR --no-stats --names`` prints them (not logged)."""
+        return self._execute(["ovs-ofctl", "dump-flows", bridge, "--no-stats", "--names"], None).splitlines()

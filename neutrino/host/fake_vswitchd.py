@@ -1,0 +1,257 @@
+"""What ovs-vswitchd does with the database (ofports, MACs, one OpenFlow table set per bridge) and the
+ovs-ofctl commands neutrino runs against it.
+
+Like the real switch, a flow's ``in_port=NAME`` is resolved to the port's number when it is installed,
+and printed back by name (quoted unless it is a letter followed by letters and digits) only while a port
+with that number exists; a bridge whose fail mode or datapath changes loses its flows; a restart loses
+every flow and keeps the ports. Flows are printed in OVS's canonical field order and number formats.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from neutrino.host.fake_ovsdb import NotModelled, Ovsdb, OvsError, Row
+
+LOCAL = 65534  # the bridge's own internal port
+DEFAULT_PRIORITY = 32768
+MATCH_ORDER = ("in_port", "dl_vlan", "vlan_tci", "dl_src", "dl_dst")  # as ovs-ofctl prints them
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")  # printed bare; any other port name is quoted
+_ACTION = re.compile(r"drop|NORMAL|strip_vlan|mod_vlan_vid:(\d+)|resubmit\(,(\d+)\)")
+
+
+@dataclass(frozen=True)
+class SwitchFlow:
+    cookie: int
+    table: int
+    priority: int
+    match: tuple[tuple[str, str | int], ...]  # in MATCH_ORDER; in_port as its number
+    actions: str
+
+    @property
+    def key(self) -> tuple[int, int, tuple]:
+        return (self.table, self.priority, self.match)
+
+
+class Vswitchd:
+    """Flow tables by bridge name, plus the switch-side view needed to keep them as OVS does."""
+
+    def __init__(self):
+        self.tables: dict[str, dict[tuple, SwitchFlow]] = {}
+        self.devices: set[str] = set()  # network devices that exist on the host (a hypervisor's taps)
+        self._modes: dict[str, tuple] = {}
+        self._last_ofport: dict[str, int] = {}
+        self._macs = 0
+
+    def reconfigure(self, db: Ovsdb) -> None:
+        """After each OVSDB commit: give new interfaces ofports and MACs, (re)create bridges' tables."""
+        bridges = {row.name: row for row in db.tables["Bridge"].values()}
+        for name in set(self.tables) - set(bridges):
+            del self.tables[name], self._modes[name]
+            self._last_ofport.pop(name, None)
+        for name, bridge in bridges.items():
+            mode = (bridge.values["fail_mode"], bridge.values["datapath_type"])
+            if self._modes.get(name) != mode:  # OVS rebuilds the bridge: its flows are gone
+                self._modes[name] = mode
+                self.tables[name] = self._default_flows(bridge)
+            self._assign_ofports(db, bridge)
+
+    def restart(self, db: Ovsdb) -> None:
+        """ovs-vswitchd restarted: every flow is lost; ports and their numbers come back from OVSDB."""
+        for name, bridge in ((row.name, row) for row in db.tables["Bridge"].values()):
+            self.tables[name] = self._default_flows(bridge)
+
+    def _default_flows(self, bridge: Row) -> dict[tuple, SwitchFlow]:
+        if bridge.values["fail_mode"] == "secure":
+            return {}
+        normal = SwitchFlow(0, 0, 0, (), "NORMAL")  # standalone: a bridge without flows is a learning switch
+        return {normal.key: normal}
+
+    def _assign_ofports(self, db: Ovsdb, bridge: Row) -> None:
+        interfaces = [iface for port in db.ports_of(bridge) for iface in db.interfaces_of(port)]
+        used = {i.values["ofport"] for i in interfaces if (i.values["ofport"] or 0) > 0}
+        for iface in interfaces:
+            if (iface.values["ofport"] or 0) > 0:
+                continue
+            if iface.name == bridge.name:
+                number = LOCAL
+            elif iface.values["type"] in ("internal", "patch") or iface.name in self.devices:
+                # As OVS: numbers go up and a freed one is not reused soon, so an old flow never
+                # silently matches a new port.
+                number = next(n for n in range(self._last_ofport.get(bridge.name, 0) + 1, LOCAL) if n not in used)
+                self._last_ofport[bridge.name] = number
+            else:
+                iface.values["ofport"], iface.values["mac_in_use"] = -1, None  # could not open the device
+                continue
+            used.add(number)
+            iface.values["ofport"] = number
+            iface.values["mac_in_use"] = self._mac_for(iface)
+
+    def _mac_for(self, iface: Row) -> str:
+        attached = iface.values["external_ids"].get("attached-mac")
+        if attached and iface.values["type"] == "":
+            return "fe" + attached[2:]  # a hypervisor's tap: libvirt's fe: prefix on the guest MAC
+        self._macs += 1
+        return "02:fa:4e:" + ":".join(f"{(self._macs >> shift) & 0xFF:02x}" for shift in (16, 8, 0))
+
+
+# --- ovs-ofctl --------------------------------------------------------------------------------------
+
+def run_ofctl(switch: Vswitchd, db: Ovsdb, args: list[str], input: str | None) -> str:
+    options = {a for a in args if a.startswith("--")}
+    words = [a for a in args if not a.startswith("--")]
+    unknown = options - {"--bundle", "--no-stats", "--names", "--strict"}
+    if unknown or not words:
+        raise NotModelled(f"ovs-ofctl {' '.join(sorted(unknown)) or 'without a command'}")
+    command, bridge_name, rest = words[0], (words[1:2] or [""])[0], words[2:]
+    if command not in OFCTL_COMMANDS:
+        raise NotModelled(f"ovs-ofctl command {command!r}")
+    bridge = db.find("Bridge", bridge_name)
+    if bridge is None or bridge_name not in switch.tables:
+        raise OvsError(f"{bridge_name} is not a bridge or a socket")
+    return OFCTL_COMMANDS[command](_Call(switch, db, bridge, options, rest, input)) or ""
+
+
+@dataclass(frozen=True)
+class _Call:
+    switch: Vswitchd
+    db: Ovsdb
+    bridge: Row
+    options: set[str]
+    rest: list[str]
+    input: str | None
+
+    @property
+    def table(self) -> dict[tuple, SwitchFlow]:
+        return self.switch.tables[self.bridge.name]
+
+    def ports(self) -> dict[str, int]:
+        """OpenFlow port name -> number on this bridge (interfaces that could be opened)."""
+        return {i.name: i.values["ofport"] for p in self.db.ports_of(self.bridge)
+                for i in self.db.interfaces_of(p) if (i.values["ofport"] or 0) > 0}
+
+    def flows_from_input(self) -> list[SwitchFlow]:
+        if self.rest != ["-"]:
+            raise NotModelled("ovs-ofctl reading flows from a file (only '-', stdin, is modelled)")
+        lines = (self.input or "").splitlines()
+        ports = self.ports()
+        return [parse_flow(line, ports, f"-:{number}") for number, line in enumerate(lines, 1)
+                if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _dump_flows(call: _Call) -> str:
+    if call.rest:
+        raise NotModelled("ovs-ofctl dump-flows with a flow filter")
+    names = {number: name for name, number in call.ports().items()} if "--names" in call.options else None
+    flows = sorted(call.table.values(), key=lambda f: (f.table, -f.priority, f.match))
+    return "".join(render_flow(f, names, stats="--no-stats" not in call.options) + "\n" for f in flows)
+
+
+def _replace_flows(call: _Call) -> None:
+    if "--bundle" not in call.options:
+        raise NotModelled("replace-flows without --bundle (not atomic: neutrino always bundles)")
+    flows = call.flows_from_input()
+    call.switch.tables[call.bridge.name] = {flow.key: flow for flow in flows}
+
+
+def _add_flows(call: _Call) -> None:
+    for flow in call.flows_from_input():
+        call.table[flow.key] = flow
+
+
+def _add_flow(call: _Call) -> None:
+    flow = parse_flow(" ".join(call.rest), call.ports(), "")
+    call.table[flow.key] = flow
+
+
+def _del_flows(call: _Call) -> None:
+    if not call.rest:
+        call.table.clear()
+        return
+    if "--strict" not in call.options:
+        raise NotModelled("ovs-ofctl del-flows with a match but without --strict")
+    flow = parse_flow(" ".join(call.rest) + ",actions=drop", call.ports(), "")
+    call.table.pop(flow.key, None)
+
+
+OFCTL_COMMANDS = {"dump-flows": _dump_flows, "replace-flows": _replace_flows, "add-flows": _add_flows,
+                  "add-flow": _add_flow, "del-flows": _del_flows}
+
+
+def parse_flow(line: str, ports: dict[str, int], where: str) -> SwitchFlow:
+    """One flow as ovs-ofctl reads it (``cookie=..,table=..,priority=..,MATCH,actions=..``)."""
+    prefix = f"{where}: " if where else ""
+    try:
+        return _parse_flow(line, ports, prefix)
+    except ValueError as error:  # a malformed number: ovs-ofctl refuses the whole input
+        raise OvsError(f"{prefix}{line.strip()}: {error}") from error
+
+
+def _parse_flow(line: str, ports: dict[str, int], prefix: str) -> SwitchFlow:
+    head, separator, actions = line.strip().partition("actions=")
+    if not separator:
+        raise OvsError(f"{prefix}must specify an action")
+    cookie, table, priority, match = 0, 0, DEFAULT_PRIORITY, {}
+    for token in filter(None, (t.strip() for t in re.split(r"[,\s]+", head))):
+        key, _, value = token.partition("=")
+        if key == "cookie":
+            cookie = int(value, 0)
+        elif key == "table":
+            table = int(value, 0)
+        elif key == "priority":
+            priority = int(value, 0)
+        elif key in MATCH_ORDER:
+            match[key] = _match_value(key, value, ports, prefix)
+        else:
+            raise NotModelled(f"OpenFlow match field {key!r} (add it to fake_vswitchd.MATCH_ORDER)")
+    ordered = tuple((key, match[key]) for key in MATCH_ORDER if key in match)
+    return SwitchFlow(cookie, table, priority, ordered, _actions(actions))
+
+
+def _match_value(key: str, value: str, ports: dict[str, int], prefix: str) -> str | int:
+    if key == "in_port":
+        name = value.strip('"')
+        if name.isdigit():
+            return int(name)
+        if name == "LOCAL":
+            return LOCAL
+        if name not in ports:
+            raise OvsError(f"{prefix}{name}: invalid or unknown port for in_port")
+        return ports[name]
+    if key == "dl_vlan":
+        return str(int(value, 0))
+    if key == "vlan_tci":
+        tci, _, mask = value.partition("/")
+        mask_part = "" if not mask or int(mask, 0) == 0xFFFF else f"/{int(mask, 0):#06x}"
+        return f"{int(tci, 0):#06x}{mask_part}"
+    return value.lower()
+
+
+def _actions(text: str) -> str:
+    parts = [p for p in re.split(r",(?![^(]*\))", text.strip()) if p]
+    for part in parts:
+        if not _ACTION.fullmatch(part):
+            raise NotModelled(f"OpenFlow action {part!r} (teach fake_vswitchd how OVS prints it)")
+    return ",".join(parts) or "drop"
+
+
+def port_text(number: int, names: dict[int, str] | None) -> str:
+    if number == LOCAL:
+        return "LOCAL"
+    name = names.get(number) if names is not None else None
+    if name is None:
+        return str(number)
+    return name if _PLAIN_NAME.fullmatch(name) else f'"{name}"'
+
+
+def render_flow(flow: SwitchFlow, names: dict[int, str] | None, stats: bool) -> str:
+    """One line of ``ovs-ofctl dump-flows`` output."""
+    if stats:
+        head = f" cookie={flow.cookie:#x}, duration=0.001s, table={flow.table}, n_packets=0, n_bytes=0, "
+    else:
+        head = " " + (f"cookie={flow.cookie:#x}, " if flow.cookie else "") + \
+            (f"table={flow.table}, " if flow.table else "")
+    fields = [f"priority={flow.priority}"] if flow.priority != DEFAULT_PRIORITY else []
+    fields += [f"{key}={port_text(value, names) if key == 'in_port' else value}" for key, value in flow.match]
+    return f"{head}{','.join(fields)} actions={flow.actions}"
