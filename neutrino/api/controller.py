@@ -46,9 +46,10 @@ class Controller:
 
     def _member_body(self, raw: bytes, allow_bulk: bool) -> list[dict] | dict:
         data = parse_json(raw)
-        if not isinstance(data, dict):
-            raise MalformedRequestBody(reason="the body must be a JSON object")
         member, collection = self.resource.member, self.resource.collection
+        if not isinstance(data, dict):
+            # Well-formed JSON of the wrong shape: Neutron's "Unable to find" 400, not a malformed body.
+            raise e.HTTPBadRequest(f"Unable to find '{member}' in request body")
         if allow_bulk and self.resource.bulk and collection in data and member not in data:
             items = data[collection]
             if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
@@ -148,13 +149,7 @@ class Controller:
         expected = _revision_constraint(if_match)
 
         def work(tx):
-            if expected is not None:
-                current = self.service.views(tx.session, context, [resource_id])
-                if not current:
-                    raise self.service.not_found(resource_id)
-                if current[0].get("revision_number") != expected:
-                    raise e.RevisionNumberConstraintFailed(expected=expected,
-                                                           current=current[0].get("revision_number"))
+            self._check_revision(tx, context, resource_id, expected)
             if attrs:
                 self.service.update(tx, context, resource_id, attrs)
             else:
@@ -167,8 +162,24 @@ class Controller:
         view = body if body is not None else self.view(context, resource_id)
         return {self.resource.member: self.present(view, context)}
 
-    def delete(self, context: Context, resource_id: str) -> None:
-        self.store.write(lambda tx: self.service.delete(tx, context, resource_id))
+    def delete(self, context: Context, resource_id: str, if_match: str | None = None) -> None:
+        expected = _revision_constraint(if_match)
+
+        def work(tx):
+            self._check_revision(tx, context, resource_id, expected)
+            self.service.delete(tx, context, resource_id)
+
+        self.store.write(work)
+
+    def _check_revision(self, tx, context: Context, resource_id: str, expected: int | None) -> None:
+        """Neutron's revision-if-match: the write goes ahead only at the revision the caller saw."""
+        if expected is None:
+            return
+        current = self.service.views(tx.session, context, [resource_id])
+        if not current:
+            raise self.service.not_found(resource_id)
+        if current[0].get("revision_number") != expected:
+            raise e.RevisionNumberConstraintFailed(expected=expected, current=current[0].get("revision_number"))
 
     # --- tags (standard-attr-tag) ---
 
@@ -193,11 +204,11 @@ class Controller:
     def replace_tags(self, context: Context, resource_id: str, raw: bytes) -> dict:
         data = parse_json(raw)
         if not isinstance(data, dict) or set(data) != {"tags"}:
-            raise e.HTTPBadRequest("Invalid tags body: expected {\"tags\": [...]}")
+            raise e.InvalidInput(error_message="Invalid tags body")
         try:
             tags = v.tags(data["tags"])
         except v.Invalid as exc:
-            raise e.HTTPBadRequest(f"Invalid input for tags. Reason: {exc}.") from None
+            raise e.InvalidInput(error_message=str(exc)) from None
 
         def work(tx):
             self._tagged(tx, context, resource_id)
@@ -209,7 +220,7 @@ class Controller:
         try:
             v.tag(tag)
         except v.Invalid as exc:
-            raise e.HTTPBadRequest(f"Invalid input for tag. Reason: {exc}.") from None
+            raise e.InvalidInput(error_message=str(exc)) from None
 
         def work(tx):
             self._tagged(tx, context, resource_id)
@@ -232,9 +243,18 @@ _REVISION = re.compile(r"revision_number=(\d+)")
 
 
 def _revision_constraint(if_match: str | None) -> int | None:
-    if not if_match:
-        return None
-    found = _REVISION.search(if_match)
-    if found is None:
-        raise e.HTTPBadRequest(f"If-Match header must be 'revision_number=N', not '{if_match}'")
-    return int(found.group(1))
+    """The N of an ``If-Match: revision_number=N`` entity tag. As Neutron's
+    ``check_request_for_revision_constraint``: other tags (``*``, ``"abc"``) are ignored, and a
+    malformed or repeated revision_number tag is a 400."""
+    found = None
+    for tag in (if_match or "").split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if not tag.startswith("revision_number="):
+            continue
+        if found is not None:
+            raise e.HTTPBadRequest("Multiple revision_number etags are not supported.")
+        number = _REVISION.fullmatch(tag)
+        if number is None:
+            raise e.HTTPBadRequest("Revision number etag must be in the format of revision_number=<int>")
+        found = int(number.group(1))
+    return found

@@ -23,6 +23,12 @@ class _Marker:
 REQUIRED = _Marker("REQUIRED")  # must be given on POST
 UNSET = _Marker("UNSET")  # optional; the service fills it in
 
+# JSON schemas of Neutron's typed strings, for ``Attribute.schema`` (the formats: see api/openapi.py).
+UUID = {"type": "string", "format": "uuid"}
+CIDR = {"type": "string", "format": "cidr"}
+IP_ADDRESS = {"type": "string", "format": "ip-address"}
+MAC_ADDRESS = {"type": "string", "format": "mac-address"}
+
 
 @dataclass(frozen=True)
 class Attribute:
@@ -69,6 +75,11 @@ class Resource:
 
     def attribute(self, name: str) -> Attribute | None:
         return self.by_name.get(name)
+
+    @property
+    def path(self) -> str:
+        """Where Neutron serves the collection: the wire name with hyphens (``/v2.0/security-groups``)."""
+        return "/v2.0/" + self.collection.replace("_", "-")
 
     @property
     def by_name(self) -> dict[str, Attribute]:

@@ -1,11 +1,16 @@
 """An OpenAPI 3 description of the network API, generated from the resource attribute maps
-(so it cannot drift from what the controller accepts). Used by schemathesis and API explorers."""
+(so it cannot drift from what the controller accepts). Used by schemathesis and API explorers.
+
+Besides the standard formats (``uuid``), attribute schemas use three of neutrino's own, named after
+the validators: ``cidr``, ``ip-address`` (IPv4 or IPv6) and ``mac-address``.
+"""
 
 from __future__ import annotations
 
 from neutrino.api.definition import Resource
 
 ERROR = {"$ref": "#/components/schemas/NeutronError"}
+TAG = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,]*$"}
 
 
 def _member_schema(resource: Resource, verb: str) -> dict:
@@ -15,7 +20,8 @@ def _member_schema(resource: Resource, verb: str) -> dict:
     member = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         member["required"] = required
-    return {"type": "object", "properties": {resource.member: member}, "required": [resource.member]}
+    return {"type": "object", "properties": {resource.member: member}, "required": [resource.member],
+            "additionalProperties": False}
 
 
 def _responses(ok: str, description: str = "OK", schema: dict | None = None) -> dict:
@@ -28,7 +34,7 @@ def _responses(ok: str, description: str = "OK", schema: dict | None = None) -> 
 
 
 def _paths_for(resource: Resource) -> dict:
-    collection = f"/v2.0/{resource.collection}"
+    collection = resource.path
     member = collection + "/{id}"
     id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     filters = [{"name": a.name, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -60,19 +66,23 @@ def _paths_for(resource: Resource) -> dict:
     paths[member]["delete"] = {"operationId": f"delete_{resource.member}", "parameters": id_param,
                                "responses": _responses("204", "Deleted")}
     if resource.tags:
-        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}]
+        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": TAG}]
+        tags_body = {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"tags": {"type": "array", "items": TAG}},
+            "required": ["tags"], "additionalProperties": False}}}}
         paths[member + "/tags"] = {
             "get": {"operationId": f"list_{resource.member}_tags", "parameters": id_param,
                     "responses": _responses("200")},
             "put": {"operationId": f"replace_{resource.member}_tags", "parameters": id_param,
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
-                        "required": ["tags"]}}}},
-                    "responses": _responses("200")},
+                    "requestBody": tags_body, "responses": _responses("200")},
+            "post": {"operationId": f"set_{resource.member}_tags", "parameters": id_param,
+                     "requestBody": tags_body, "responses": _responses("201")},
             "delete": {"operationId": f"clear_{resource.member}_tags", "parameters": id_param,
                        "responses": _responses("204")},
         }
         paths[member + "/tags/{tag}"] = {
+            "get": {"operationId": f"check_{resource.member}_tag", "parameters": tag_param,
+                    "responses": _responses("204")},
             "put": {"operationId": f"add_{resource.member}_tag", "parameters": tag_param,
                     "responses": _responses("201")},
             "delete": {"operationId": f"remove_{resource.member}_tag", "parameters": tag_param,
@@ -93,13 +103,35 @@ def _quota_paths() -> dict:
                     "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}},
             "delete": {"operationId": "reset_quota", "parameters": project, "responses": _responses("204")},
         },
+        "/v2.0/quotas/{project_id}/default": {
+            "get": {"operationId": "show_quota_default", "parameters": project, "responses": _responses("200")}},
         "/v2.0/quotas/{project_id}/details": {
             "get": {"operationId": "show_quota_details", "parameters": project, "responses": _responses("200")}},
     }
 
 
+def _service_paths() -> dict:
+    """Version discovery, extensions, and the change feed (admins and services only)."""
+    alias = [{"name": "alias", "in": "path", "required": True, "schema": {"type": "string"}}]
+    watch = [{"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+             {"name": "timeout", "in": "query", "required": False,
+              "schema": {"type": "number", "minimum": 0, "maximum": 60}}]
+    return {
+        "/": {"get": {"operationId": "list_versions", "responses": _responses("200")}},
+        "/v2.0": {"get": {"operationId": "list_resources", "responses": _responses("200")}},
+        "/v2.0/extensions": {"get": {"operationId": "list_extensions", "responses": _responses("200")}},
+        "/v2.0/extensions/{alias}": {
+            "get": {"operationId": "show_extension", "parameters": alias, "responses": _responses("200")}},
+        "/neutrino/v1/snapshot": {"get": {"operationId": "feed_snapshot", "responses": _responses("200")}},
+        "/neutrino/v1/changes": {"get": {"operationId": "feed_changes", "parameters": watch,
+                                         "responses": {**_responses("200"), "410": {
+                                             "description": "compacted past since: relist",
+                                             "content": {"application/json": {"schema": ERROR}}}}}},
+    }
+
+
 def openapi_document(resources: list[Resource]) -> dict:
-    paths: dict = {"/v2.0/extensions": {"get": {"operationId": "list_extensions", "responses": _responses("200")}}}
+    paths = _service_paths()
     for resource in resources:
         paths.update(_paths_for(resource))
     paths.update(_quota_paths())

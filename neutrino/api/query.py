@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from neutrino.api import validators as v
-from neutrino.api.definition import Resource
+from neutrino.api.definition import Attribute, Resource
 from neutrino.services.errors import HTTPBadRequest
 
 RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse", "verbose"}
@@ -50,14 +50,25 @@ def parse_query(resource: Resource, items: list[tuple[str, str]], is_admin: bool
             page_reverse = _bool_param("page_reverse", value)
         elif key == "verbose":
             continue
-        elif key in TAG_FILTERS:
+        elif key in TAG_FILTERS and resource.tags:
             filters.setdefault(key, []).extend(t for t in value.split(",") if t)
         else:
             attribute = resource.attribute(key)
             if attribute is None or not attribute.filter or (attribute.admin_only and not is_admin):
                 raise HTTPBadRequest(f"[{key}] is invalid attribute for filtering")
-            filters.setdefault(key, []).append(value)
+            filters.setdefault(key, []).append(_filter_value(attribute, value))
     return Query(filters, tuple(fields), _sort(resource, sort_keys, sort_dirs), limit, marker, page_reverse)
+
+
+def _filter_value(attribute: Attribute, value: str) -> str:
+    """Neutron converts a filter value as it converts the attribute (convert_to_boolean), and refuses
+    what does not convert; a boolean filter becomes 'true' or 'false'."""
+    if attribute.validate is not v.boolean:
+        return value
+    try:
+        return "true" if v.boolean(value) else "false"
+    except v.Invalid as exc:
+        raise HTTPBadRequest(f"Invalid input for {attribute.name}. Reason: {exc}.") from None
 
 
 def _limit(value: str) -> int | None:
@@ -78,14 +89,14 @@ def _bool_param(name: str, value: str) -> bool:
 
 
 def _sort(resource: Resource, keys: list[str], dirs: list[str]) -> tuple[tuple[str, bool], ...]:
-    if len(keys) != len(dirs) and dirs:
+    if len(keys) != len(dirs):
         raise HTTPBadRequest("The number of sort_keys and sort_dirs must be same")
     out = []
     for index, key in enumerate(keys):
         attribute = resource.attribute(key)
         if attribute is None or not attribute.sort:
             raise HTTPBadRequest(f"{key} is an invalid attribute for sort_keys")
-        direction = dirs[index] if dirs else "asc"
+        direction = dirs[index]
         if direction not in ("asc", "desc"):
             raise HTTPBadRequest(f"{direction} is an invalid value for sort_dirs, valid values are 'asc' and 'desc'")
         out.append((key, direction == "asc"))

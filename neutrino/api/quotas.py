@@ -19,9 +19,18 @@ class QuotaController:
         if not context.is_admin and context.project_id != project_id:
             raise e.PolicyNotAuthorized(action="rule:get_quota")
 
+    @staticmethod
+    def _may_change(context: Context, action: str) -> None:
+        """Neutron's update_quota and delete_quota policies: admins only."""
+        if not context.is_admin:
+            raise e.PolicyNotAuthorized(action=f"rule:{action}")
+
     def list(self, context: Context) -> dict:
+        """Every project with limits of its own; Neutron's get_quota policy makes it admin-only."""
+        if not context.is_admin:
+            raise e.PolicyNotAuthorized(action="rule:get_quota")
         with self.store.read() as session:
-            projects = self.book.projects_with_overrides(session) if context.is_admin else [context.project_id]
+            projects = self.book.projects_with_overrides(session)
             return {"quotas": [dict(self.book.limits(session, p), project_id=p, tenant_id=p) for p in projects]}
 
     def show(self, context: Context, project_id: str) -> dict:
@@ -41,8 +50,7 @@ class QuotaController:
                                      "reserved": 0} for name, limit in limits.items()}}
 
     def update(self, context: Context, project_id: str, raw: bytes) -> dict:
-        if not context.is_admin:
-            raise e.AdminRequired(reason="quota update")
+        self._may_change(context, "update_quota")
         data = parse_json(raw)
         if not isinstance(data, dict) or not isinstance(data.get("quota"), dict):
             raise e.HTTPBadRequest("Unable to find 'quota' in request body")
@@ -66,6 +74,5 @@ class QuotaController:
         return {"quota": self.store.write(work)}
 
     def reset(self, context: Context, project_id: str) -> None:
-        if not context.is_admin:
-            raise e.AdminRequired(reason="quota delete")
+        self._may_change(context, "delete_quota")
         self.store.write(lambda tx: self.book.reset(tx.session, project_id))

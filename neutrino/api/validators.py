@@ -1,7 +1,8 @@
 """Attribute validators and converters, named after neutron-lib's (``type:uuid``, ``convert_to_boolean``).
 
 Each takes the raw JSON value and returns the value to store, or raises ``Invalid(reason)``; the
-controller turns that into Neutron's 400 "Invalid input for <attr>. Reason: <reason>."
+controller turns that into Neutron's 400 "Invalid input for <attr>. Reason: <reason>." Where Neutron's
+validator raises a typed error of its own (allowed address pairs), ours raises that NeutronError.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+from neutrino.services import errors
 
 Validator = Callable[[Any], Any]
 
@@ -27,6 +30,8 @@ def string(max_len: int | None = 255, allow_none: bool = False) -> Validator:
             raise Invalid(f"'{value}' is not a valid string")
         if max_len is not None and len(value) > max_len:
             raise Invalid(f"'{value}' exceeds maximum length of {max_len}")
+        if "\x00" in value:  # PostgreSQL text cannot hold U+0000
+            raise Invalid(f"{value!r} contains a NUL character")
         return value
 
     return check
@@ -107,6 +112,17 @@ def values(*allowed) -> Validator:
     return check
 
 
+def int_values(*allowed) -> Validator:
+    """convert_to_int, then type:values: "4" is ip_version 4, as Neutron converts it."""
+    as_int, inner = integer(), values(*allowed)
+    return lambda value: inner(as_int(value))
+
+
+def none_as_empty_list(inner: Validator) -> Validator:
+    """convert_none_to_empty_list, then ``inner``."""
+    return lambda value: [] if value is None else inner(value)
+
+
 def values_or_none(*allowed) -> Validator:
     inner = values(*allowed)
     return lambda value: None if value is None else inner(value)
@@ -139,28 +155,25 @@ def ip_address_or_none(value):
 
 
 def cidr(value):
-    """A network in CIDR form with no host bits set (Neutron's type:subnet)."""
+    """A network in CIDR form (Neutron's type:subnet), as the network it names: Neutron accepts host
+    bits (10.0.0.5/24) and creates the subnet of the network (10.0.0.0/24)."""
     if not isinstance(value, str) or "/" not in value:
         raise Invalid(f"'{value}' is not a valid IP subnet")
     try:
-        network = ipaddress.ip_network(value, strict=True)
+        return str(ipaddress.ip_network(value, strict=False))
     except ValueError:
-        try:
-            network = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise Invalid(f"'{value}' is not a valid IP subnet") from None
-        raise Invalid(f"'{value}' isn't a recommended CIDR, '{network}' is recommended") from None
-    return str(network)
+        raise Invalid(f"'{value}' is not a valid IP subnet") from None
 
 
 def ip_prefix_or_none(value):
-    """remote_ip_prefix: an address or a network; host bits are cleared (normalized) as Neutron does."""
+    """remote_ip_prefix (convert_ip_prefix_to_cidr): an address or a network, always with its mask
+    (10.0.0.7 -> 10.0.0.7/32). Host bits are kept, as Neutron keeps them; normalized_cidr drops them."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise Invalid(f"'{value}' is not a valid IP subnet")
     try:
-        return str(ipaddress.ip_network(value, strict=False))
+        return str(ipaddress.ip_interface(value))
     except ValueError:
         raise Invalid(f"'{value}' is not a valid IP subnet") from None
 
@@ -226,8 +239,8 @@ def host_routes(value):
 def fixed_ips(value):
     def entry(item):
         item = _dict_with(item, (), ("subnet_id", "ip_address"))
-        if not item:
-            raise Invalid("fixed_ips entry needs subnet_id or ip_address")
+        if not item:  # the plugin's check in Neutron, hence its InvalidInput rather than a 400 of the API
+            raise errors.InvalidInput(error_message="IP allocation requires subnet_id or ip_address")
         out = {}
         if "subnet_id" in item:
             out["subnet_id"] = uuid_like(item["subnet_id"])
@@ -235,11 +248,26 @@ def fixed_ips(value):
             out["ip_address"] = ip_address(item["ip_address"])
         return out
 
-    return list_of(entry)(value)
+    entries = list_of(entry)(value)
+    requested = [e["ip_address"] for e in entries if "ip_address" in e]
+    for address in requested:
+        if requested.count(address) > 1:
+            raise Invalid(f"Duplicate IP address '{address}'")
+    return entries
+
+
+MAX_ADDRESS_PAIRS = 10  # neutron.conf max_allowed_address_pair
 
 
 def address_pairs(value):
+    """Neutron's allowed-address-pairs validator, with its own error types for a missing ip_address, a
+    repeated pair and too many pairs."""
+    if isinstance(value, list) and len(value) > MAX_ADDRESS_PAIRS:
+        raise errors.AllowedAddressPairExhausted(quota=MAX_ADDRESS_PAIRS)
+
     def pair(item):
+        if isinstance(item, dict) and "ip_address" not in item:
+            raise errors.AllowedAddressPairsMissingIP()
         item = _dict_with(item, ("ip_address",), ("mac_address",))
         out = {"ip_address": address_or_cidr(item["ip_address"])}
         if item.get("mac_address") is not None:
@@ -251,7 +279,7 @@ def address_pairs(value):
     for p in pairs:
         key = (p["ip_address"], p.get("mac_address"))
         if key in seen:
-            raise Invalid(f"Duplicate address pair {p}")
+            raise errors.DuplicateAddressPairInRequest(mac_address=p.get("mac_address"), ip_address=p["ip_address"])
         seen.add(key)
     return pairs
 
@@ -283,6 +311,8 @@ def protocol(value):
         raise Invalid(f"'{value}' is not a valid protocol")
     value = value.lower()
     if value.isdigit():
+        if not value.isascii():  # '²' and '١' are digits to Python, not protocol numbers
+            raise Invalid(f"'{value}' is not a valid protocol")
         if not 0 <= int(value) <= 255:
             raise Invalid(f"Protocol {value} is not in range [0, 255]")
         return str(int(value))
@@ -296,10 +326,14 @@ def ethertype(value):
 
 
 def tags(value):
-    return list_of(tag)(value)
+    """type:list_of_unique_strings, as Neutron's tagging extension checks a whole tag list."""
+    checked = list_of(tag)(value)
+    if len(set(checked)) != len(checked):
+        raise Invalid(f"Duplicate items in the list: '{', '.join(checked)}'")
+    return checked
 
 
 def tag(value):
-    if not isinstance(value, str) or not value or len(value) > 255 or "," in value:
+    if not isinstance(value, str) or not value or len(value) > 255 or "," in value or "\x00" in value:
         raise Invalid(f"'{value}' is not a valid tag")
     return value

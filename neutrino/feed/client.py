@@ -137,9 +137,9 @@ class FeedClient:
         return _body_of(response)
 
     def _send(self, path: str, params: dict, timeout: httpx.Timeout, refresh: bool) -> httpx.Response:
-        token = self.token_provider(refresh=refresh)
-        headers = {"X-Auth-Token": token} if token else {}
         try:
+            token = self.token_provider(refresh=refresh)  # may itself call Keystone over HTTP
+            headers = {"X-Auth-Token": token} if token else {}
             return self.http.get(path, params=params, headers=headers, timeout=timeout)
         except httpx.TransportError as exc:
             raise FeedUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from neutrino.services.context import Context
@@ -45,19 +46,26 @@ def standard_view(row, tags: dict[str, list[str]]) -> dict:
 
 
 def tags_for(session: Session, kind: str, ids: Iterable[str] | None) -> dict[str, list[str]]:
-    query = select(Tag.resource_id, Tag.tag).where(Tag.kind == kind)
     if ids is not None:
         ids = list(ids)
         if not ids:
             return {}
-        if len(ids) <= 500:
-            query = query.where(Tag.resource_id.in_(ids))
+        if len(ids) > 500:
+            ids = None  # as cheap to read them all
     out: dict[str, list[str]] = {}
-    for resource_id, tag in session.execute(query):
+    for resource_id, tag in session.execute(_tags_query(ids is not None), {"kind": kind, "ids": ids}):
         out.setdefault(resource_id, []).append(tag)
     for tags in out.values():
         tags.sort()
     return out
+
+
+@cache
+def _tags_query(by_ids: bool):
+    """Built once, run with bound values (building a statement costs more than running it)."""
+    tags = Tag.__table__
+    query = select(tags.c.resource_id, tags.c.tag).where(tags.c.kind == bindparam("kind"))
+    return query.where(tags.c.resource_id.in_(bindparam("ids", expanding=True))) if by_ids else query
 
 
 def new_standard_row(table, context: Context, attrs: dict, **columns):

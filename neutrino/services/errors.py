@@ -58,6 +58,12 @@ class PolicyNotAuthorized(NotAuthorized):
     message = "({action}) is disallowed by policy"
 
 
+class HTTPForbidden(NotAuthorized):
+    """Neutron's ownership check on creating a subnet or port on another project's network (webob's 403)."""
+
+    message = "Tenant {tenant_id} not allowed to create {resource} on this network"
+
+
 class AdminRequired(NotAuthorized):
     message = "User does not have admin privileges: {reason}."
 
@@ -72,6 +78,10 @@ class Conflict(NeutronError):
 
 class InUse(Conflict):
     message = "The resource is in use."
+
+
+class InvalidSharedSetting(Conflict):
+    message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
 
 
 class OverQuota(Conflict):
@@ -128,6 +138,10 @@ class SecurityGroupCannotRemoveDefault(InUse):
     message = "Insufficient rights for removing default security group."
 
 
+class SecurityGroupCannotUpdateDefault(InUse):
+    message = "Updating default security group not allowed."
+
+
 class MacAddressInUse(InUse):
     message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
 
@@ -170,6 +184,14 @@ class OverlappingAllocationPools(Conflict):
     message = "Found overlapping allocation pools: {pool_1} {pool_2} for subnet {subnet_cidr}."
 
 
+class DNSNameServersExhausted(BadRequest):
+    message = "Unable to complete operation for {subnet_id}. The number of DNS nameservers exceeds the limit {quota}."
+
+
+class HostRoutesExhausted(BadRequest):
+    message = "Unable to complete operation for {subnet_id}. The number of host routes exceeds the limit {quota}."
+
+
 class InvalidIpForSubnet(BadRequest):
     message = "IP address {ip_address} is not a valid IP for the specified subnet."
 
@@ -194,16 +216,40 @@ class PortSecurityPortHasSecurityGroup(InUse):
     message = "Port has security group associated. Cannot disable port security or IP address until security group is removed."
 
 
-class DuplicateAddressPairInRequest(BadRequest):
+class DuplicateAddressPairInRequest(InvalidInput):
     message = "Request contains duplicate address pair: mac_address {mac_address} ip_address {ip_address}."
+
+
+class AllowedAddressPairsMissingIP(InvalidInput):
+    message = "AllowedAddressPair must contain ip_address"
+
+
+class AllowedAddressPairExhausted(BadRequest):
+    message = "The number of allowed address pair exceeds the maximum {quota}."
 
 
 class SecurityGroupRuleParameterConflict(BadRequest):
     message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
 
 
-class SecurityGroupRemoteGroupAndRemoteIpPrefix(BadRequest):
-    message = "Only remote_ip_prefix or remote_group_id may be provided."
+class SecurityGroupMultipleRemoteEntites(BadRequest):  # sic: Neutron's spelling is the wire type
+    message = "Only one of remote_ip_prefix, remote_group_id or remote_address_group_id may be provided."
+
+
+class SecurityGroupProtocolRequiredWithPorts(BadRequest):
+    message = "Must also specify protocol if port range is given."
+
+
+class SecurityGroupInvalidPortValue(BadRequest):
+    message = "Invalid value for port {port}."
+
+
+class SecurityGroupInvalidProtocolForPort(BadRequest):
+    message = "Invalid protocol {protocol} for port range, only supported for {valid_port_protocols} protocols."
+
+
+class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
+    message = "Invalid ethertype {ethertype} for protocol {protocol}."
 
 
 class SecurityGroupInvalidPortRange(BadRequest):

@@ -2,7 +2,9 @@
 
 Uniqueness is the ``ip_allocations`` primary key (subnet, address): a racing second insert fails and
 the whole transaction is retried by ``Store.write``, which then sees the address taken. Addresses
-are picked at random within the pools (as Neutron does) so concurrent writers rarely collide.
+are picked at random within the pools (as Neutron does) so concurrent writers rarely collide, and on
+PostgreSQL allocation first row-locks the network's subnets, so writers on one network take turns
+instead of all chasing the last free addresses (SQLite already has one writer at a time).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from neutrino.services.errors import (
     IpAddressInUse,
     OutOfBoundsAllocationPool,
     OverlappingAllocationPools,
+    SubnetNotFound,
 )
 from neutrino.store import tables as t
 
@@ -100,7 +103,7 @@ def validate_pools(network, pools: list[dict], gateway) -> list[Pool]:
     if gateway is not None:
         for pool in result:
             if gateway in pool:
-                raise GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=pool.as_dict())
+                raise GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=f"{pool.start}-{pool.end}")
     return result
 
 
@@ -191,17 +194,28 @@ def _scan_for_free(session: Session, space: SubnetSpace) -> str | None:
     return _rng.choice(free) if free else None
 
 
+def lock_subnets(session: Session, network_id: str) -> None:
+    """Row-lock the network's subnets until commit, in id order (no deadlock between two allocators).
+    NO KEY UPDATE: inserts referencing a subnet (ip_allocations) still proceed. SQLite has no row
+    locks and needs none: Store.write admits one writer at a time."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(select(t.Subnet.id).where(t.Subnet.network_id == network_id)
+                    .order_by(t.Subnet.id).with_for_update(key_share=True)).all()
+
+
 def allocate(session: Session, network_id: str, requested: list[dict] | None,
              spaces: list[SubnetSpace] | None = None) -> list[tuple[str, str]]:
     """Fixed IPs for a port: ``requested`` entries (subnet_id and/or ip_address), or None for one
     address from the first IPv4 subnet with room and one from the first such IPv6 subnet."""
+    lock_subnets(session, network_id)
     spaces = spaces if spaces is not None else subnet_spaces(session, network_id)
     if requested is None:
         return _automatic(session, network_id, spaces)
     by_id = {s.id: s for s in spaces}
     result: list[tuple[str, str]] = []
     for entry in requested:
-        space = _space_for(entry, by_id, spaces)
+        space = _space_for(session, entry, by_id, spaces)
         if "ip_address" in entry:
             address = entry["ip_address"]
             if _is_used(session, space.id, [address]) or (space.id, address) in result:
@@ -230,11 +244,14 @@ def _automatic(session: Session, network_id: str, spaces: list[SubnetSpace]) -> 
     return result
 
 
-def _space_for(entry: dict, by_id: dict[str, SubnetSpace], spaces: list[SubnetSpace]) -> SubnetSpace:
+def _space_for(session: Session, entry: dict, by_id: dict[str, SubnetSpace],
+               spaces: list[SubnetSpace]) -> SubnetSpace:
     address = ipaddress.ip_address(entry["ip_address"]) if "ip_address" in entry else None
     if "subnet_id" in entry:
         space = by_id.get(entry["subnet_id"])
-        if space is None:
+        if space is None and session.get(t.Subnet, entry["subnet_id"]) is None:
+            raise SubnetNotFound(id=entry["subnet_id"])
+        if space is None:  # a subnet, but of another network
             raise InvalidInput(
                 error_message=f"Failed to create port on network, because fixed_ips included invalid "
                               f"subnet {entry['subnet_id']}")

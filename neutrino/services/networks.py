@@ -9,7 +9,13 @@ from neutrino.config import Settings
 from neutrino.services import segments
 from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
-from neutrino.services.errors import InUse, InvalidInput, NetworkInUse, NetworkNotFound
+from neutrino.services.errors import (
+    InvalidInput,
+    InvalidSharedSetting,
+    NetworkInUse,
+    NetworkNotFound,
+    PolicyNotAuthorized,
+)
 from neutrino.services.quotas import QuotaBook
 from neutrino.store import tables as t
 from neutrino.store.revisions import Transaction
@@ -98,6 +104,7 @@ class NetworkService:
         row.segment_key = segment.key
         row.mtu = self._mtu(attrs.get("mtu"))
         session.add(row)
+        session.flush()  # the next create of a bulk request must see this segment taken
         tx.touch(self.kind, row.id)
         return row.id
 
@@ -125,7 +132,7 @@ class NetworkService:
     def update(self, tx: Transaction, context: Context, network_id: str, attrs: dict) -> None:
         session = tx.session
         row = self.get_row(session, context, network_id)
-        self._require_owner(context, row)
+        self._require_owner(context, row, "update_network")
         if attrs.get("shared") is False and row.shared:
             self._check_unshare(session, row)
         mapping = {"router:external": "external"}
@@ -137,9 +144,11 @@ class NetworkService:
         tx.touch(self.kind, row.id)
 
     @staticmethod
-    def _require_owner(context: Context, row: t.Network) -> None:
+    def _require_owner(context: Context, row: t.Network, action: str) -> None:
+        """A shared or external network is visible to all, yet only its owner changes it: Neutron
+        answers 403 for what the caller can see (404 is for what it cannot, from get_row)."""
         if not context.is_admin and row.project_id != context.project_id:
-            raise NetworkNotFound(id=row.id)
+            raise PolicyNotAuthorized(action=action)
 
     @staticmethod
     def _check_unshare(session: Session, row: t.Network) -> None:
@@ -147,15 +156,12 @@ class NetworkService:
             select(t.Port.id).where(t.Port.network_id == row.id, t.Port.project_id != row.project_id)
         ).first()
         if foreign:
-            raise InUse(
-                f"Unable to reconfigure sharing settings for network {row.id}. "
-                "Multiple tenants are using it."
-            )
+            raise InvalidSharedSetting(network=row.id)
 
     def delete(self, tx: Transaction, context: Context, network_id: str) -> None:
         session = tx.session
         row = self.get_row(session, context, network_id)
-        self._require_owner(context, row)
+        self._require_owner(context, row, "delete_network")
         ports = session.execute(
             select(t.Port.id, t.Port.device_owner).where(t.Port.network_id == row.id)
         ).all()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from functools import cache
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.services import ipam
@@ -14,6 +15,7 @@ from neutrino.services.common import new_standard_row, standard_view, tags_for, 
 from neutrino.services.context import Context
 from neutrino.services.errors import (
     AddressPairAndPortSecurityRequired,
+    HTTPForbidden,
     MacAddressInUse,
     PolicyNotAuthorized,
     PortBound,
@@ -55,31 +57,18 @@ class PortService:
     # --- reads ---
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.Port.__table__)
-        if not context.is_admin:
-            owned_networks = select(t.Network.id).where(t.Network.project_id == context.project_id)
-            query = query.where(or_(t.Port.project_id == context.project_id,
-                                    t.Port.network_id.in_(owned_networks)))
-        if ids is not None:
-            query = query.where(t.Port.id.in_(ids))
-        rows = session.execute(query).all()
+        rows = session.execute(_port_rows(not context.is_admin, ids is not None),
+                               {"project_id": context.project_id, "ids": ids}).all()
         wanted = [r.id for r in rows] if ids is not None else None
-        fixed_ips = self._grouped(session, select(t.IpAllocation.port_id, t.IpAllocation.subnet_id,
-                                                  t.IpAllocation.ip_address), t.IpAllocation.port_id, wanted)
-        pairs = self._grouped(session, select(t.AllowedAddressPair.port_id, t.AllowedAddressPair.ip_address,
-                                              t.AllowedAddressPair.mac_address), t.AllowedAddressPair.port_id, wanted)
-        groups = self._grouped(session, select(t.PortSecurityGroup.port_id, t.PortSecurityGroup.security_group_id),
-                               t.PortSecurityGroup.port_id, wanted)
+        fixed_ips, pairs, groups = (self._grouped(session, name, wanted) for name in _CHILDREN)
         tags = tags_for(session, self.kind, ids)
         return [self._view(row, fixed_ips.get(row.id, []), pairs.get(row.id, []), groups.get(row.id, []), tags)
                 for row in rows]
 
     @staticmethod
-    def _grouped(session: Session, query, key_column, ids: list[str] | None) -> dict[str, list]:
-        if ids is not None:
-            query = query.where(key_column.in_(ids))
+    def _grouped(session: Session, name: str, ids: list[str] | None) -> dict[str, list]:
         out: dict[str, list] = {}
-        for row in session.execute(query):
+        for row in session.execute(_children_rows(name, ids is not None), {"ids": ids}):
             out.setdefault(row[0], []).append(row[1:])
         return out
 
@@ -119,7 +108,8 @@ class PortService:
         session = tx.session
         network = self.networks.get_row(session, context, attrs["network_id"])
         if not context.is_admin and network.project_id != context.project_id and not network.shared:
-            raise PolicyNotAuthorized(action="create_port")
+            # Visible but not usable: another project's external network.
+            raise HTTPForbidden(tenant_id=context.project_id, resource="port")
         row = new_standard_row(
             t.Port, context, attrs, network_id=network.id,
             admin_state_up=attrs.get("admin_state_up", True), status="DOWN",
@@ -130,56 +120,67 @@ class PortService:
         )
         self.quotas.check(session, row.project_id, "port")
         row.mac_address = self._mac_for(session, network.id, attrs.get("mac_address"))
+        if row.host_id:
+            self.bind(session, row)
         session.add(row)
         session.flush()
         addresses = ipam.allocate(session, network.id, attrs.get("fixed_ips"))
-        session.add_all(t.IpAllocation(subnet_id=s, ip_address=a, port_id=row.id, network_id=network.id)
-                        for s, a in addresses)
-        self._set_groups(tx, context, row, attrs.get("security_groups"), creating=True)
-        self._set_pairs(session, row, attrs.get("allowed_address_pairs"))
-        if row.host_id:
-            self.bind(session, row)
-        tx.touch(self.kind, row.id)
+        # Inserted now, not at the next flush: the next port of a bulk request must see them taken.
+        _insert(session, t.IpAllocation, [{"subnet_id": s, "ip_address": a, "port_id": row.id,
+                                           "network_id": network.id} for s, a in addresses])
+        groups = self._set_groups(tx, context, row, attrs.get("security_groups"), creating=True)
+        pairs = self._set_pairs(session, row, attrs.get("allowed_address_pairs")) or ()
+        # Everything the port's view shows was just written here, so it goes to the feed as it is.
+        tx.touch(self.kind, row.id, body=self._view(row, addresses, pairs, [(g,) for g in groups], {}))
         return row.id
 
     def _mac_for(self, session: Session, network_id: str, requested: str | None) -> str:
-        taken = select(t.Port.id).where(t.Port.network_id == network_id)
-        if requested is not None:
-            if session.execute(taken.where(t.Port.mac_address == requested)).first():
-                raise MacAddressInUse(net_id=network_id, mac=requested)
-            return requested
-        while True:
-            mac = random_mac()
-            if not session.execute(taken.where(t.Port.mac_address == mac)).first():
-                return mac
+        """``requested`` unless another port of the network has it; else a random MAC, unchecked: the
+        rare clash (one in 16 million per port) breaks the (network_id, mac_address) unique
+        constraint, and Store.write runs the whole write again, with another."""
+        if requested is None:
+            return random_mac()
+        if session.execute(select(t.Port.id).where(t.Port.network_id == network_id,
+                                                   t.Port.mac_address == requested)).first():
+            raise MacAddressInUse(net_id=network_id, mac=requested)
+        return requested
 
     def _set_groups(self, tx: Transaction, context: Context, row: t.Port, requested: list[str] | None,
-                    creating: bool) -> None:
+                    creating: bool) -> list[str] | None:
+        """Give the port the ``requested`` groups (a new port: its project's default group unless told
+        otherwise); returns them, or None when an update leaves them as they are."""
         session = tx.session
         if requested is None:
             if not creating:
-                return
+                return None
             if not row.port_security_enabled or is_network_device(row.device_owner):
                 requested = []
-            else:
+            else:  # the group ensure_default returns exists and is the port's project's: no check
                 requested = [self.groups.ensure_default(tx, row.project_id)]
-        if requested and not row.port_security_enabled:
-            raise PortSecurityAndIPRequiredForSecurityGroups()
-        for group_id in requested:
-            group = session.get(t.SecurityGroup, group_id)
-            if group is None or (group.project_id != row.project_id and not context.is_admin):
-                raise SecurityGroupNotFound(id=group_id)
-        session.execute(delete(t.PortSecurityGroup).where(t.PortSecurityGroup.port_id == row.id))
-        session.add_all(t.PortSecurityGroup(port_id=row.id, security_group_id=g) for g in requested)
+        else:
+            if requested and not row.port_security_enabled:
+                raise PortSecurityAndIPRequiredForSecurityGroups()
+            for group_id in requested:
+                group = session.get(t.SecurityGroup, group_id)
+                if group is None or (group.project_id != row.project_id and not context.is_admin):
+                    raise SecurityGroupNotFound(id=group_id)
+        if not creating:
+            session.execute(delete(t.PortSecurityGroup).where(t.PortSecurityGroup.port_id == row.id))
+        _insert(session, t.PortSecurityGroup, [{"port_id": row.id, "security_group_id": g} for g in requested])
+        return requested
 
-    def _set_pairs(self, session: Session, row: t.Port, pairs: list[dict] | None) -> None:
+    def _set_pairs(self, session: Session, row: t.Port, pairs: list[dict] | None) -> set[tuple[str, str]] | None:
+        """Replace the port's allowed address pairs; returns them as (ip_address, mac_address), or
+        None when ``pairs`` is None (left as they are)."""
         if pairs is None:
-            return
+            return None
         if pairs and not row.port_security_enabled:
             raise AddressPairAndPortSecurityRequired()
         session.execute(delete(t.AllowedAddressPair).where(t.AllowedAddressPair.port_id == row.id))
         unique = {(p["ip_address"], p.get("mac_address") or row.mac_address) for p in pairs}
-        session.add_all(t.AllowedAddressPair(port_id=row.id, ip_address=a, mac_address=m) for a, m in unique)
+        _insert(session, t.AllowedAddressPair, [{"port_id": row.id, "ip_address": a, "mac_address": m}
+                                                for a, m in unique])
+        return unique
 
     def bind(self, session: Session, row: t.Port) -> None:
         """Bind to the OVS agent of ``row.host_id``: vif_type ovs when it is alive and maps the
@@ -233,16 +234,23 @@ class PortService:
         row.port_security_enabled = enabled
 
     def _change_fixed_ips(self, session: Session, row: t.Port, requested: list[dict]) -> None:
-        current = {(s, a) for s, a in session.execute(
+        """Neutron's diff of a port's addresses (_get_changed_ips_for_port): an address the port holds
+        is kept when asked for, an entry naming only a subnet keeps an address the port holds there,
+        every other entry is allocated anew, and what no entry claims is released."""
+        held = {a: (s, a) for s, a in session.execute(
             select(t.IpAllocation.subnet_id, t.IpAllocation.ip_address).where(t.IpAllocation.port_id == row.id))}
         keep = set()
         new = []
-        for entry in requested:
-            match = next((c for c in current if ("ip_address" not in entry or c[1] == entry["ip_address"])
-                          and ("subnet_id" not in entry or c[0] == entry["subnet_id"]) and c not in keep
-                          and "ip_address" in entry), None)
-            if match:
+        for entry in (e for e in requested if "ip_address" in e):
+            match = held.pop(entry["ip_address"], None)
+            if match and entry.get("subnet_id", match[0]) == match[0]:
                 keep.add(match)
+            else:
+                new.append(entry)
+        for entry in (e for e in requested if "ip_address" not in e):
+            match = next((c for c in held.values() if c[0] == entry["subnet_id"]), None)
+            if match:
+                keep.add(held.pop(match[1]))
             else:
                 new.append(entry)
         session.execute(delete(t.IpAllocation).where(
@@ -271,11 +279,55 @@ class PortService:
     def delete(self, tx: Transaction, context: Context, port_id: str) -> None:
         session = tx.session
         row = self.get_row(session, context, port_id)
-        if not context.is_admin and row.project_id != context.project_id:
+        # delete_port is rule:admin_owner_or_network_owner: the network's owner may remove any port on it.
+        if not context.is_admin and context.project_id not in (row.project_id, _network_owner_of(session, row)):
             raise PolicyNotAuthorized(action="delete_port")
         session.execute(delete(t.Tag).where(t.Tag.resource_id == row.id))
         session.delete(row)
         tx.touch_deleted(self.kind, port_id)
+
+
+def _network_owner_of(session: Session, row: t.Port) -> str | None:
+    return session.execute(select(t.Network.project_id).where(t.Network.id == row.network_id)).scalar()
+
+
+# Statements are built once and reused with bound values: building one costs more than running it.
+
+@cache
+def _port_rows(member: bool, by_ids: bool):
+    """Every port, or a member's (its project's and those on its networks); all, or those of :ids."""
+    ports, networks = t.Port.__table__, t.Network.__table__
+    query = select(ports)
+    if member:
+        owned_networks = select(networks.c.id).where(networks.c.project_id == bindparam("project_id"))
+        query = query.where(or_(ports.c.project_id == bindparam("project_id"),
+                                ports.c.network_id.in_(owned_networks)))
+    if by_ids:
+        query = query.where(ports.c.id.in_(bindparam("ids", expanding=True)))
+    return query
+
+
+# A port's child rows in its view: table, then the port id column and the value columns.
+_CHILDREN = {
+    "fixed_ips": (t.IpAllocation, "port_id", "subnet_id", "ip_address"),
+    "allowed_address_pairs": (t.AllowedAddressPair, "port_id", "ip_address", "mac_address"),
+    "security_groups": (t.PortSecurityGroup, "port_id", "security_group_id"),
+}
+
+
+@cache
+def _children_rows(name: str, by_ids: bool):
+    """(port id, values...) of one kind of child row: of every port, or of the ports :ids."""
+    table, key, *values = _CHILDREN[name]
+    columns = table.__table__.c
+    query = select(columns[key], *(columns[value] for value in values))
+    return query.where(columns[key].in_(bindparam("ids", expanding=True))) if by_ids else query
+
+
+def _insert(session: Session, table, rows: list[dict]) -> None:
+    """Insert ``rows`` at once, as plain Core statements (no ORM objects to track and flush)."""
+    if rows:
+        session.execute(insert(table.__table__), rows)
 
 
 def _ip_order(item):

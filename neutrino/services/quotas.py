@@ -43,6 +43,7 @@ class QuotaBook:
         limit = self.limits(session, project_id).get(resource, -1)
         if limit < 0:
             return
+        session.flush()  # count what this transaction already added (a bulk create's earlier items)
         if self.used(session, project_id, resource) + adding > limit:
             raise OverQuota(overs=[resource])
 

@@ -17,6 +17,7 @@ from neutrino.services.common import (
     new_id,
     new_standard_row,
     now,
+    owner_of,
     standard_view,
     tags_for,
     timestamp,
@@ -24,15 +25,19 @@ from neutrino.services.common import (
 )
 from neutrino.services.context import Context
 from neutrino.services.errors import (
-    BadRequest,
     DuplicateSecurityGroupRuleInPost,
     SecurityGroupCannotRemoveDefault,
+    SecurityGroupCannotUpdateDefault,
+    SecurityGroupEthertypeConflictWithProtocol,
     SecurityGroupInUse,
     SecurityGroupInvalidIcmpValue,
     SecurityGroupInvalidPortRange,
+    SecurityGroupInvalidPortValue,
+    SecurityGroupInvalidProtocolForPort,
     SecurityGroupMissingIcmpType,
+    SecurityGroupMultipleRemoteEntites,
     SecurityGroupNotFound,
-    SecurityGroupRemoteGroupAndRemoteIpPrefix,
+    SecurityGroupProtocolRequiredWithPorts,
     SecurityGroupRuleExists,
     SecurityGroupRuleInvalidProtocol,
     SecurityGroupRuleNotFound,
@@ -50,6 +55,9 @@ PROTOCOL_NUMBERS = {
 }
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
+# Protocols that only exist over IPv6: a rule naming one must have ethertype IPv6.
+IPV6_ONLY_PROTOCOLS = {"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts",
+                       "ipv6-route", "41", "44", "58", "59", "60", "43"}
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix", "remote_group_id")
 
@@ -72,7 +80,26 @@ def _canonical_protocol(protocol: str | None) -> str | None:
 
 
 def _is_any_prefix(prefix: str | None) -> bool:
-    return prefix is None or ipaddress.ip_network(prefix).prefixlen == 0
+    return prefix is None or ipaddress.ip_network(prefix, strict=False).prefixlen == 0
+
+
+def rule_key(rule: dict) -> tuple:
+    """What makes two rules of one group the same rule, as Neutron's ``_rule_to_key`` compares them:
+    'tcp' is '6', 'any' is no protocol, and 0.0.0.0/0 or ::/0 is no prefix. A prefix is otherwise
+    compared as given, host bits included (10.0.0.5/24 is not 10.0.0.0/24, as in Neutron)."""
+    prefix = rule.get("remote_ip_prefix")
+    return (rule["direction"], rule.get("ethertype") or "IPv4", rule.get("port_range_min"),
+            rule.get("port_range_max"), _canonical_protocol(rule.get("protocol")), rule.get("remote_group_id"),
+            None if _is_any_prefix(prefix) else prefix)
+
+
+def _ipv6_icmp(rule: dict) -> None:
+    """Neutron stores legacy IPv6 ICMP names ('icmp', 'icmpv6', '1') of an IPv6 rule as ipv6-icmp/58."""
+    if rule["ethertype"] == "IPv6":
+        if rule["protocol"] in ("icmp", "icmpv6"):
+            rule["protocol"] = "ipv6-icmp"
+        elif rule["protocol"] == "1":
+            rule["protocol"] = "58"
 
 
 class SecurityGroupService:
@@ -147,8 +174,8 @@ class SecurityGroupService:
 
     def update(self, tx: Transaction, context: Context, group_id: str, attrs: dict) -> None:
         row = self.get_row(tx.session, context, group_id)
-        if attrs.get("name") and self._is_default(tx.session, row.id) and attrs["name"] != "default":
-            raise BadRequest(resource="security_group", msg="The default security group cannot be renamed")
+        if "name" in attrs and self._is_default(tx.session, row.id):
+            raise SecurityGroupCannotUpdateDefault()
         for name, value in attrs.items():
             setattr(row, name, value)
         touch_row(row)
@@ -204,12 +231,11 @@ class SecurityGroupRuleService:
         if group_ids is not None:
             query = query.where(t.SecurityGroupRule.security_group_id.in_(group_ids))
         defaults = set(session.execute(select(t.DefaultSecurityGroup.security_group_id)).scalars())
-        tags = tags_for(session, self.kind, ids)
-        return [self._view(row, row.security_group_id in defaults, tags)
-                for row in session.execute(query)]
+        return [self._view(row, row.security_group_id in defaults) for row in session.execute(query)]
 
     @staticmethod
-    def _view(row: t.SecurityGroupRule, in_default: bool, tags) -> dict:
+    def _view(row: t.SecurityGroupRule, in_default: bool) -> dict:
+        """Neutron's rule: standard attributes but no name and no tags (rules are not taggable)."""
         prefix = row.remote_ip_prefix
         return {
             "id": row.id, "tenant_id": row.project_id, "project_id": row.project_id,
@@ -222,66 +248,71 @@ class SecurityGroupRuleService:
             "description": row.description, "belongs_to_default_sg": in_default,
             "created_at": timestamp(row.created_at),
             "updated_at": timestamp(row.updated_at),
-            "revision_number": row.revision_number, "tags": tags.get(row.id, []),
+            "revision_number": row.revision_number,
         }
 
     def create(self, tx: Transaction, context: Context, attrs: dict) -> str:
-        session = tx.session
-        group = self.groups.get_row(session, context, attrs["security_group_id"])
-        if context.is_admin is False:
-            from neutrino.services.common import owner_of
-
-            owner_of(context, attrs)
-        self.quotas.check(session, group.project_id, "security_group_rule")
-        rule = self.validate(session, context, attrs)
-        self._check_duplicate(session, group.id, rule)
-        row = self.insert(tx, group, rule, description=attrs.get("description", ""), new_group=False)
-        return row.id
+        return self.create_many(tx, context, [attrs])[0]
 
     def create_many(self, tx: Transaction, context: Context, items: list[dict]) -> list[str]:
-        seen = set()
-        for attrs in items:
-            key = (attrs.get("security_group_id"),) + tuple(str(attrs.get(f)) for f in RULE_FIELDS)
+        """Every rule is checked, then checked against the others and the groups' rules, before any is made."""
+        prepared = [self._prepared(tx.session, context, attrs) for attrs in items]
+        seen: set[tuple] = set()
+        for attrs, (group, rule) in zip(items, prepared, strict=True):
+            key = (group.id, rule_key(rule))
             if key in seen:
                 raise DuplicateSecurityGroupRuleInPost(rule=attrs)
             seen.add(key)
-        return [self.create(tx, context, attrs) for attrs in items]
+        for group, rule in prepared:
+            self._check_duplicate(tx.session, group.id, rule)
+        ids = []
+        for attrs, (group, rule) in zip(items, prepared, strict=True):
+            self.quotas.check(tx.session, group.project_id, "security_group_rule")
+            ids.append(self.insert(tx, group, rule, description=attrs.get("description", ""), new_group=False).id)
+        return ids
+
+    def _prepared(self, session: Session, context: Context, attrs: dict) -> tuple[t.SecurityGroup, dict]:
+        group = self.groups.get_row(session, context, attrs["security_group_id"])
+        if not context.is_admin:
+            owner_of(context, attrs)
+        return group, self.validate(session, context, attrs)
 
     def validate(self, session: Session, context: Context, attrs: dict) -> dict:
+        """The rule to store, checked in Neutron's order (``_validate_security_group_rule``)."""
         rule = {f: attrs.get(f) for f in RULE_FIELDS}
         rule["ethertype"] = rule["ethertype"] or "IPv4"
         protocol = rule["protocol"]
         if protocol is not None and not protocol.isdigit() and protocol not in PROTOCOL_NUMBERS and protocol != "any":
             raise SecurityGroupRuleInvalidProtocol(protocol=protocol, values=sorted(PROTOCOL_NUMBERS) + ["any"])
         if protocol == "any":
-            rule["protocol"] = protocol = None
-        if rule["remote_ip_prefix"] and rule["remote_group_id"]:
-            raise SecurityGroupRemoteGroupAndRemoteIpPrefix()
+            rule["protocol"] = None
+        _ipv6_icmp(rule)
+        self._check_ports(rule)
         if rule["remote_ip_prefix"]:
             version = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False).version
             if (version == 4) != (rule["ethertype"] == "IPv4"):
                 raise SecurityGroupRuleParameterConflict(ethertype=rule["ethertype"], cidr=rule["remote_ip_prefix"])
+        if rule["protocol"] in IPV6_ONLY_PROTOCOLS and rule["ethertype"] == "IPv4":
+            raise SecurityGroupEthertypeConflictWithProtocol(ethertype=rule["ethertype"], protocol=rule["protocol"])
+        if rule["remote_ip_prefix"] and rule["remote_group_id"]:
+            raise SecurityGroupMultipleRemoteEntites()
         if rule["remote_group_id"]:
             self.groups.get_row(session, context, rule["remote_group_id"])
-        self._check_ports(rule)
         return rule
 
     @staticmethod
     def _check_ports(rule: dict) -> None:
+        """Neutron's ``_validate_port_range``: ports need a protocol that has them; TCP-like ranges need
+        both ends, from 1, min <= max; ICMP type and code are 0..255 and a code needs a type."""
         protocol, low, high = rule["protocol"], rule["port_range_min"], rule["port_range_max"]
         if low is None and high is None:
             return
         if protocol is None:
-            raise BadRequest(resource="security_group_rule",
-                             msg="Must also specify protocol if port range is given")
+            raise SecurityGroupProtocolRequiredWithPorts()
         if protocol in PORT_PROTOCOLS:
-            if low is None or high is None:
-                rule["port_range_min"] = rule["port_range_max"] = low if low is not None else high
-                low = high = rule["port_range_min"]
             if low == 0 or high == 0:
-                raise BadRequest(resource="security_group_rule",
-                                 msg="Invalid value for port 0")
-            if low > high:
+                raise SecurityGroupInvalidPortValue(port=0)
+            if low is None or high is None or low > high:
                 raise SecurityGroupInvalidPortRange()
         elif protocol in ICMP_PROTOCOLS:
             for field, attr, value in (("type", "port_range_min", low), ("code", "port_range_max", high)):
@@ -290,28 +321,15 @@ class SecurityGroupRuleService:
             if low is None and high is not None:
                 raise SecurityGroupMissingIcmpType(value=high)
         else:
-            raise BadRequest(resource="security_group_rule", msg=(
-                f"Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP"))
+            raise SecurityGroupInvalidProtocolForPort(protocol=protocol,
+                                                      valid_port_protocols="TCP, UDP, SCTP, DCCP, UDPLITE")
 
     def _check_duplicate(self, session: Session, group_id: str, rule: dict) -> None:
-        for existing in session.execute(select(t.SecurityGroupRule).where(
-                t.SecurityGroupRule.security_group_id == group_id)).scalars():
-            if self._same(existing, rule):
+        key = rule_key(rule)
+        for existing in session.execute(select(t.SecurityGroupRule.__table__).where(
+                t.SecurityGroupRule.security_group_id == group_id)):
+            if rule_key(existing._mapping) == key:
                 raise SecurityGroupRuleExists(rule_id=existing.id)
-
-    @staticmethod
-    def _same(existing: t.SecurityGroupRule, rule: dict) -> bool:
-        if (existing.direction, existing.ethertype, existing.port_range_min, existing.port_range_max,
-                existing.remote_group_id) != (rule["direction"], rule["ethertype"], rule["port_range_min"],
-                                             rule["port_range_max"], rule["remote_group_id"]):
-            return False
-        if _canonical_protocol(existing.protocol) != _canonical_protocol(rule["protocol"]):
-            return False
-        a, b = existing.remote_ip_prefix, rule["remote_ip_prefix"]
-        if _is_any_prefix(a) and _is_any_prefix(b):
-            return True
-        return a is not None and b is not None and \
-            ipaddress.ip_network(a, strict=False) == ipaddress.ip_network(b, strict=False)
 
     def insert(self, tx: Transaction, group: t.SecurityGroup, rule: dict, description: str = "",
                new_group: bool = True) -> t.SecurityGroupRule:

@@ -1,7 +1,9 @@
 """Network segments: provider (flat/vlan) validation and tenant VLAN allocation from configured ranges.
 
 A segment is unique by its key (``vlan:physnet1:101``, ``flat:physnet1``), a unique column on the
-network row, so two concurrent creates can never share one VLAN: the loser retries and picks another.
+network row, so two concurrent creates can never share one VLAN. Tenant allocation takes the lowest
+free VLAN, which every concurrent create would pick alike; they take turns (``lock_named``) instead
+of colliding and retrying until one of them runs out of retries.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from neutrino.services.errors import (
     NoNetworkAvailable,
     VlanIdInUse,
 )
+from neutrino.store.session import lock_named
 from neutrino.store.tables import Network
 
 NETWORK_TYPES = ("flat", "vlan")
@@ -61,12 +64,17 @@ def provider_segment(session: Session, ranges: tuple[VlanRange, ...], network_ty
             raise FlatNetworkInUse(physical_network=physical_network)
         return segment
     if not physical_network:
+        if segmentation_id is not None:
+            raise InvalidInput(error_message="segmentation_id requires physical_network for VLAN provider network")
         return tenant_segment(session, ranges)
     if physical_network not in physnets:
         raise InvalidInput(
             error_message=f"physical_network '{physical_network}' unknown for VLAN provider network")
     if segmentation_id is None:
-        return tenant_segment(session, tuple(r for r in ranges if r.physical_network == physical_network))
+        own = tuple(r for r in ranges if r.physical_network == physical_network and r.first is not None)
+        if not own:
+            raise InvalidInput(error_message=f"Physical network {physical_network} does not have any VLAN ranges")
+        return tenant_segment(session, own)
     if not 1 <= segmentation_id <= 4094:
         raise InvalidInput(error_message="segmentation_id out of range (1 through 4094)")
     segment = Segment("vlan", physical_network, segmentation_id)
@@ -77,6 +85,7 @@ def provider_segment(session: Session, ranges: tuple[VlanRange, ...], network_ty
 
 def tenant_segment(session: Session, ranges: tuple[VlanRange, ...]) -> Segment:
     """The lowest free VLAN across the configured ranges, in their order; 503 when all are taken."""
+    lock_named(session, "tenant-vlan-allocation")
     used = set(session.execute(select(Network.segment_key).where(Network.network_type == "vlan")).scalars())
     for vlan_range in ranges:
         if vlan_range.first is None:

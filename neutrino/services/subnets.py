@@ -12,6 +12,9 @@ from neutrino.services.common import new_standard_row, standard_view, tags_for, 
 from neutrino.services.context import Context
 from neutrino.services.errors import (
     BadRequest,
+    DNSNameServersExhausted,
+    HostRoutesExhausted,
+    HTTPForbidden,
     InvalidInput,
     PolicyNotAuthorized,
     SubnetInUse,
@@ -23,6 +26,10 @@ from neutrino.store import tables as t
 from neutrino.store.revisions import Transaction
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+# neutron.conf max_dns_nameservers and max_subnet_host_routes, at their defaults.
+MAX_DNS_NAMESERVERS = 5
+MAX_HOST_ROUTES = 20
 
 
 class SubnetService:
@@ -92,7 +99,10 @@ class SubnetService:
         session = tx.session
         network = self.networks.get_row(session, context, attrs["network_id"])
         if not context.is_admin and network.project_id != context.project_id:
-            raise PolicyNotAuthorized(action="create_subnet")
+            # Neutron's ownership check skips shared networks, whose policy then refuses non-owners.
+            if network.shared:
+                raise PolicyNotAuthorized(action="create_subnet")
+            raise HTTPForbidden(tenant_id=context.project_id, resource="subnet")
         cidr_text = attrs.get("cidr")
         if not cidr_text:
             raise BadRequest(resource="subnets",
@@ -101,9 +111,13 @@ class SubnetService:
         version = attrs["ip_version"]
         if cidr.version != version:
             raise InvalidInput(error_message="Cidr and IP version are inconsistent")
-        if version == 4 and cidr.prefixlen > 30:
-            raise InvalidInput(error_message=f"Invalid CIDR {cidr} for IPv4 subnet: too small")
-        self._check_ipv6_modes(version, attrs)
+        if cidr.prefixlen == 0:  # a /0 subnet breaks dnsmasq (Neutron bug 1362651)
+            raise InvalidInput(error_message="0 is not allowed as CIDR prefix length")
+        enable_dhcp = attrs.get("enable_dhcp", True)
+        if enable_dhcp:
+            self._check_dhcp_prefix(cidr)
+        self._check_ipv6_modes(cidr, attrs, enable_dhcp)
+        self._check_limits(None, attrs.get("dns_nameservers"), attrs.get("host_routes"))
         self._check_overlap(session, network.id, cidr, None)
         gateway = self._gateway(cidr, attrs.get("gateway_ip", ipam.default_gateway(cidr) or None), explicit=
                                 "gateway_ip" in attrs)
@@ -112,7 +126,7 @@ class SubnetService:
         row = new_standard_row(
             t.Subnet, context, attrs, network_id=network.id, ip_version=version, cidr=str(cidr),
             gateway_ip=str(gateway) if gateway is not None else None,
-            enable_dhcp=attrs.get("enable_dhcp", True),
+            enable_dhcp=enable_dhcp,
             ipv6_ra_mode=attrs.get("ipv6_ra_mode"), ipv6_address_mode=attrs.get("ipv6_address_mode"),
         )
         self.quotas.check(session, row.project_id, "subnet")
@@ -125,14 +139,35 @@ class SubnetService:
         return row.id
 
     @staticmethod
-    def _check_ipv6_modes(version: int, attrs: dict) -> None:
-        for name in ("ipv6_ra_mode", "ipv6_address_mode"):
-            if attrs.get(name) is not None and version != 6:
-                raise InvalidInput(error_message=f"{name} is not valid when ip_version is 4")
+    def _check_dhcp_prefix(cidr) -> None:
+        """DHCP needs room for the server besides the clients (Neutron's _validate_subnet)."""
+        if cidr.prefixlen > (30 if cidr.version == 4 else 126):
+            raise InvalidInput(error_message="Subnet has a prefix length that is incompatible with DHCP "
+                                             "service enabled")
+
+    @staticmethod
+    def _check_ipv6_modes(cidr, attrs: dict, enable_dhcp: bool) -> None:
         ra, address = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
+        for name, mode in (("ipv6_ra_mode", ra), ("ipv6_address_mode", address)):
+            if mode is not None and cidr.version != 6:
+                raise InvalidInput(error_message=f"{name} is not valid when ip_version is 4")
         if ra and address and ra != address:
             raise InvalidInput(error_message=f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to "
                                              f"'{address}' is not valid. If both attributes are set, they must be the same value")
+        if (ra or address) and not enable_dhcp:
+            raise InvalidInput(error_message="ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp "
+                                             "is set to False")
+        # SLAAC and stateless DHCPv6 give EUI-64 addresses, which fill the 64 bits after a /64 prefix.
+        if (address or ra) in AUTO_ADDRESS_MODES and cidr.prefixlen != 64:
+            raise InvalidInput(error_message=f"Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the "
+                                             "EUI-64 address format, which requires the prefix to be /64")
+
+    @staticmethod
+    def _check_limits(subnet_id: str | None, servers: list | None, routes: list | None) -> None:
+        if servers and len(servers) > MAX_DNS_NAMESERVERS:
+            raise DNSNameServersExhausted(subnet_id=subnet_id or "new subnet", quota=MAX_DNS_NAMESERVERS)
+        if routes and len(routes) > MAX_HOST_ROUTES:
+            raise HostRoutesExhausted(subnet_id=subnet_id or "new subnet", quota=MAX_HOST_ROUTES)
 
     @staticmethod
     def _gateway(cidr, gateway, explicit: bool):
@@ -176,8 +211,13 @@ class SubnetService:
     def update(self, tx: Transaction, context: Context, subnet_id: str, attrs: dict) -> None:
         session = tx.session
         row = self._get_row(session, context, subnet_id)
-        self._require_owner(context, row)
+        self._require_network_owner(session, context, row, "update_subnet")
         cidr = ipaddress.ip_network(row.cidr)
+        if attrs.get("enable_dhcp") and not row.enable_dhcp:
+            self._check_dhcp_prefix(cidr)
+        if attrs.get("enable_dhcp") is False and (row.ipv6_ra_mode or row.ipv6_address_mode):
+            raise InvalidInput(error_message="Cannot disable enable_dhcp with ipv6 attributes set")
+        self._check_limits(row.id, attrs.get("dns_nameservers"), attrs.get("host_routes"))
         gateway = ipaddress.ip_address(row.gateway_ip) if row.gateway_ip else None
         if "gateway_ip" in attrs:
             gateway = self._gateway(cidr, attrs["gateway_ip"], explicit=True)
@@ -198,15 +238,18 @@ class SubnetService:
         tx.touch(self.kind, row.id)
 
     @staticmethod
-    def _require_owner(context: Context, row: t.Subnet) -> None:
-        if not context.is_admin and row.project_id != context.project_id:
-            raise PolicyNotAuthorized(action="update_subnet")
+    def _require_network_owner(session: Session, context: Context, row: t.Subnet, action: str) -> None:
+        """update_subnet and delete_subnet are rule:admin_or_network_owner in Neutron."""
+        if context.is_admin:
+            return
+        owner = session.execute(select(t.Network.project_id).where(t.Network.id == row.network_id)).scalar()
+        if owner != context.project_id:
+            raise PolicyNotAuthorized(action=action)
 
     def delete(self, tx: Transaction, context: Context, subnet_id: str) -> None:
         session = tx.session
         row = self._get_row(session, context, subnet_id)
-        if not context.is_admin and row.project_id != context.project_id:
-            raise PolicyNotAuthorized(action="delete_subnet")
+        self._require_network_owner(session, context, row, "delete_subnet")
         in_use = session.execute(
             select(t.IpAllocation.port_id).join(t.Port, t.Port.id == t.IpAllocation.port_id)
             .where(t.IpAllocation.subnet_id == row.id, t.Port.device_owner.not_in(NETWORK_OWNED_PORTS))

@@ -3,6 +3,11 @@
 A ``Transaction`` collects the resources a write touched; ``finish()`` bumps the single feed_head
 row (its row lock is held until commit, so revisions become visible in order, with no gaps) and
 writes one ``changes`` row per touched resource with its new body, or no body when deleted.
+
+Why that holds on PostgreSQL: a writer waiting for the feed_head lock gets it only once the holder
+has committed and become visible to new snapshots, so revision N is visible before N+1 can commit,
+and a rolled-back writer leaves no hole (unlike a sequence). Bodies are rendered after the bump, in
+READ COMMITTED, so they see every earlier revision: the last body of a resource is its latest state.
 """
 
 from __future__ import annotations
@@ -30,9 +35,17 @@ class Transaction:
         self.revision = 0
         # The rendered body of each touched resource, kept for the API's response.
         self.bodies: dict[tuple[str, str], dict] = {}
+        # Bodies a service handed over with touch(): nothing else can have changed them since.
+        self._known: dict[tuple[str, str], dict] = {}
 
-    def touch(self, kind: str, resource_id: str) -> None:
+    def touch(self, kind: str, resource_id: str, body: dict | None = None) -> None:
+        """Record a change to the resource. ``body``: its full view when the service has just built
+        all of it (a create), which saves reading it back; a later touch without one drops it."""
         self.touched.setdefault((kind, resource_id), False)
+        if body is None:
+            self._known.pop((kind, resource_id), None)
+        else:
+            self._known[(kind, resource_id)] = body
 
     def touch_deleted(self, kind: str, resource_id: str) -> None:
         self.touched[(kind, resource_id)] = True
@@ -62,10 +75,14 @@ class Transaction:
         if self.renderer is None:
             return {}
         by_kind: dict[str, list[str]] = {}
-        for (kind, rid), deleted in self.touched.items():
-            if not deleted:
-                by_kind.setdefault(kind, []).append(rid)
         out = {}
+        for (kind, rid), deleted in self.touched.items():
+            if deleted:
+                continue
+            if (kind, rid) in self._known:
+                out[(kind, rid)] = self._known[(kind, rid)]
+            else:
+                by_kind.setdefault(kind, []).append(rid)
         for kind, ids in by_kind.items():
             for rid, body in self.renderer(self.session, kind, ids).items():
                 out[(kind, rid)] = body

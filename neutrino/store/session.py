@@ -5,11 +5,17 @@ READ). Writes run in ``Store.write()``: on SQLite one writer at a time (a proces
 IMMEDIATE, so two writers never deadlock upgrading a read lock); on PostgreSQL concurrent, with
 constraint violations and serialization failures retried. Every write ends by taking the next global
 revision and recording one change row per touched resource (see revisions.py).
+
+Retries back off exponentially with full jitter, so writers that collided do not collide again in
+lockstep. Where a race is the rule rather than the exception (the lowest free VLAN, the last free
+address of a subnet), the services serialize the few writers concerned instead: ``lock_named()``
+or a row lock, taken before they read what they will pick from.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,11 +35,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRIES = 20
+BACKOFF_FIRST = 0.002  # seconds; doubles after each failed attempt ...
+BACKOFF_MAX = 0.1  # ... up to this, and the actual sleep is uniform in [0, that]
+_jitter = random.Random()
 JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
 
 
 class Retry(Exception):
     """Raised inside a write to have the whole transaction run again (e.g. an address raced away)."""
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: full jitter over a doubling ceiling."""
+    return _jitter.uniform(0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** attempt))
+
+
+def lock_named(session: Session, name: str) -> None:
+    """Hold the lock called ``name`` until the transaction ends, so writers naming it take turns.
+
+    PostgreSQL: a transaction-level advisory lock (shared by every server on the database). SQLite
+    needs none: ``Store.write`` already admits one writer at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(name))))
 
 
 def _is_sqlite(url: str) -> bool:
@@ -113,7 +137,7 @@ class Store:
                 if not self._is_retryable(exc) or attempt == RETRIES - 1:
                     raise
                 log.debug("write retried after %s", exc.__class__.__name__)
-                time.sleep(0.001 * attempt)
+                time.sleep(backoff(attempt))
                 continue
             if revision:
                 self._notify(revision)

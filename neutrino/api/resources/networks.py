@@ -16,7 +16,8 @@ ATTRIBUTES = standard_attributes() + (
               schema={"type": "string", "enum": ["flat", "vlan"]}),
     Attribute("provider:physical_network", post=True, validate=v.string(64, allow_none=True), admin_only=True,
               schema={"type": "string"}),
-    Attribute("provider:segmentation_id", post=True, validate=v.integer(0, 4094, allow_none=True),
+    # convert_to_int only: the range (1-4094) is the segment's rule, an InvalidInput as ML2 raises it.
+    Attribute("provider:segmentation_id", post=True, validate=v.integer(allow_none=True),
               admin_only=True, schema={"type": "integer"}),
     Attribute("port_security_enabled", post=True, put=True, default=True, validate=v.boolean,
               schema={"type": "boolean"}),
