@@ -13,8 +13,9 @@ import ipaddress
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from neutrino.services.errors import (
@@ -131,31 +132,38 @@ class SubnetSpace:
         return self.network.version
 
 
+# Statements are built once and run with bound values: building one costs more than running it.
+_SUBNETS, _POOLS, _ALLOCATIONS = t.Subnet.__table__, t.AllocationPool.__table__, t.IpAllocation.__table__
+_SUBNETS_WITH_POOLS = (
+    select(_SUBNETS.c.id, _SUBNETS.c.cidr, _SUBNETS.c.gateway_ip, _POOLS.c.first_ip, _POOLS.c.last_ip)
+    .select_from(_SUBNETS.outerjoin(_POOLS, _POOLS.c.subnet_id == _SUBNETS.c.id))
+    .where(_SUBNETS.c.network_id == bindparam("network_id"))
+    .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
+)
+_USED = select(_ALLOCATIONS.c.ip_address).where(
+    _ALLOCATIONS.c.subnet_id == bindparam("subnet_id"),
+    _ALLOCATIONS.c.ip_address.in_(bindparam("addresses", expanding=True)))
+# Parsed once per distinct text: the values are immutable and every port create needs them.
+_network = lru_cache(maxsize=4096)(ipaddress.ip_network)
+_address = lru_cache(maxsize=4096)(ipaddress.ip_address)
+
+
 def subnet_spaces(session: Session, network_id: str) -> list[SubnetSpace]:
-    subnets = session.execute(
-        select(t.Subnet.id, t.Subnet.cidr, t.Subnet.gateway_ip)
-        .where(t.Subnet.network_id == network_id).order_by(t.Subnet.created_at, t.Subnet.id)
-    ).all()
-    pools: dict[str, list[Pool]] = {}
-    if subnets:
-        for subnet_id, first, last in session.execute(
-            select(t.AllocationPool.subnet_id, t.AllocationPool.first_ip, t.AllocationPool.last_ip)
-            .where(t.AllocationPool.subnet_id.in_([s.id for s in subnets]))
-        ):
-            pools.setdefault(subnet_id, []).append(Pool(ipaddress.ip_address(first), ipaddress.ip_address(last)))
+    """The network's subnets, oldest first, with their pools."""
+    found: dict[str, tuple[str, str | None, list[Pool]]] = {}
+    for subnet_id, cidr, gateway, first, last in session.execute(_SUBNETS_WITH_POOLS, {"network_id": network_id}):
+        pools = found.setdefault(subnet_id, (cidr, gateway, []))[2]
+        if first is not None:
+            pools.append(Pool(_address(first), _address(last)))
     return [
-        SubnetSpace(s.id, ipaddress.ip_network(s.cidr),
-                    ipaddress.ip_address(s.gateway_ip) if s.gateway_ip else None,
-                    tuple(sorted(pools.get(s.id, []), key=lambda p: p.start)))
-        for s in subnets
+        SubnetSpace(subnet_id, _network(cidr), _address(gateway) if gateway else None,
+                    tuple(sorted(pools, key=lambda p: p.start)))
+        for subnet_id, (cidr, gateway, pools) in found.items()
     ]
 
 
 def _is_used(session: Session, subnet_id: str, addresses: Iterable[str]) -> set[str]:
-    return set(session.execute(
-        select(t.IpAllocation.ip_address).where(
-            t.IpAllocation.subnet_id == subnet_id, t.IpAllocation.ip_address.in_(list(addresses)))
-    ).scalars())
+    return set(session.execute(_USED, {"subnet_id": subnet_id, "addresses": list(addresses)}).scalars())
 
 
 def pick_free_address(session: Session, space: SubnetSpace) -> str | None:

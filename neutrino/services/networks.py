@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from functools import cache
+
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.config import Settings
@@ -28,7 +30,33 @@ def visible_networks(context: Context):
     """SQL condition: the networks a caller may see."""
     if context.is_admin:
         return True
-    return or_(t.Network.project_id == context.project_id, t.Network.shared, t.Network.external)
+    return _visible_to(context.project_id)
+
+
+def _visible_to(project_id):
+    """A member of ``project_id`` (a value, or a bindparam) sees its own, shared and external networks."""
+    networks = t.Network.__table__
+    return or_(networks.c.project_id == project_id, networks.c.shared, networks.c.external)
+
+
+# Statements are built once and run with bound values: building one costs more than running it.
+
+@cache
+def _networks_query(rows: bool, member: bool, by_ids: bool):
+    """Networks a member (or an admin) sees, all or those of :ids; as table rows, or else ORM objects."""
+    query = select(t.Network.__table__ if rows else t.Network)
+    if member:
+        query = query.where(_visible_to(bindparam("project_id")))
+    if by_ids:
+        query = query.where(t.Network.__table__.c.id.in_(bindparam("ids", expanding=True)))
+    return query
+
+
+@cache
+def _subnet_ids_query(by_ids: bool):
+    subnets = t.Subnet.__table__
+    query = select(subnets.c.network_id, subnets.c.id)
+    return query.where(subnets.c.network_id.in_(bindparam("ids", expanding=True))) if by_ids else query
 
 
 class NetworkService:
@@ -42,15 +70,10 @@ class NetworkService:
         return NetworkNotFound(id=resource_id)
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.Network.__table__).where(visible_networks(context))
-        if ids is not None:
-            query = query.where(t.Network.id.in_(ids))
-        rows = session.execute(query).all()
-        subnet_query = select(t.Subnet.network_id, t.Subnet.id)
-        if ids is not None:
-            subnet_query = subnet_query.where(t.Subnet.network_id.in_(ids))
+        params = {"project_id": context.project_id, "ids": ids}
+        rows = session.execute(_networks_query(True, not context.is_admin, ids is not None), params).all()
         subnets: dict[str, list[str]] = {}
-        for network_id, subnet_id in session.execute(subnet_query):
+        for network_id, subnet_id in session.execute(_subnet_ids_query(ids is not None), params):
             subnets.setdefault(network_id, []).append(subnet_id)
         tags = tags_for(session, self.kind, ids)
         return [self._view(row, subnets.get(row.id, []), tags) for row in rows]
@@ -79,9 +102,8 @@ class NetworkService:
         return view
 
     def get_row(self, session: Session, context: Context, network_id: str) -> t.Network:
-        row = session.execute(
-            select(t.Network).where(t.Network.id == network_id, visible_networks(context))
-        ).scalar_one_or_none()
+        row = session.execute(_networks_query(False, not context.is_admin, True),
+                              {"project_id": context.project_id, "ids": [network_id]}).scalar_one_or_none()
         if row is None:
             raise NetworkNotFound(id=network_id)
         return row

@@ -122,8 +122,8 @@ class PortService:
         row.mac_address = self._mac_for(session, network.id, attrs.get("mac_address"))
         if row.host_id:
             self.bind(session, row)
-        session.add(row)
-        session.flush()
+        # A plain insert: the row object is only read from here on, so the session need not track it.
+        _insert(session, t.Port, [{column.key: getattr(row, column.key) for column in t.Port.__table__.columns}])
         addresses = ipam.allocate(session, network.id, attrs.get("fixed_ips"))
         # Inserted now, not at the next flush: the next port of a bulk request must see them taken.
         _insert(session, t.IpAllocation, [{"subnet_id": s, "ip_address": a, "port_id": row.id,
@@ -327,7 +327,12 @@ def _children_rows(name: str, by_ids: bool):
 def _insert(session: Session, table, rows: list[dict]) -> None:
     """Insert ``rows`` at once, as plain Core statements (no ORM objects to track and flush)."""
     if rows:
-        session.execute(insert(table.__table__), rows)
+        session.execute(_insert_into(table), rows if len(rows) > 1 else rows[0])
+
+
+@cache
+def _insert_into(table):
+    return insert(table.__table__)
 
 
 def _ip_order(item):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from functools import cache
+
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from neutrino.config import Quotas
@@ -18,25 +20,31 @@ COUNTED = {
 }
 
 
+# Built once, run with bound values: a quota check precedes every create.
+_LIMITS = select(t.Quota.__table__.c.resource, t.Quota.__table__.c.limit).where(
+    t.Quota.__table__.c.project_id == bindparam("project_id"))
+
+
+@cache
+def _count_of(resource: str):
+    table = COUNTED[resource].__table__
+    return select(func.count()).select_from(table).where(table.c.project_id == bindparam("project_id"))
+
+
 class QuotaBook:
     def __init__(self, defaults: Quotas):
         self.defaults = defaults
 
     def limits(self, session: Session, project_id: str) -> dict[str, int]:
         limits = self.defaults.as_dict()
-        for resource, limit in session.execute(
-            select(t.Quota.resource, t.Quota.limit).where(t.Quota.project_id == project_id)
-        ):
+        for resource, limit in session.execute(_LIMITS, {"project_id": project_id}):
             limits[resource] = limit
         return limits
 
     def used(self, session: Session, project_id: str, resource: str) -> int:
-        table = COUNTED.get(resource)
-        if table is None:
+        if resource not in COUNTED:
             return 0
-        return session.execute(
-            select(func.count()).select_from(table).where(table.project_id == project_id)
-        ).scalar_one()
+        return session.execute(_count_of(resource), {"project_id": project_id}).scalar_one()
 
     def check(self, session: Session, project_id: str, resource: str, adding: int = 1) -> None:
         """Raise OverQuota when ``adding`` more of ``resource`` would pass the project's limit (-1: none)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,10 @@ IPV6_ONLY_PROTOCOLS = {"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-n
                        "ipv6-route", "41", "44", "58", "59", "60", "43"}
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix", "remote_group_id")
+
+# Asked before every port create: built once, run with a bound value.
+_DEFAULT_GROUP = select(t.DefaultSecurityGroup.__table__.c.security_group_id).where(
+    t.DefaultSecurityGroup.__table__.c.project_id == bindparam("project_id"))
 
 
 def default_rules(group_id: str, for_default_group: bool) -> list[dict]:
@@ -136,9 +140,9 @@ class SecurityGroupService:
     def ensure_default(self, tx: Transaction, project_id: str) -> str:
         """The id of the project's default group, created (with its rules) on first use."""
         session = tx.session
-        existing = session.get(t.DefaultSecurityGroup, project_id)
+        existing = session.execute(_DEFAULT_GROUP, {"project_id": project_id}).scalar()
         if existing is not None:
-            return existing.security_group_id
+            return existing
         moment = now()
         group = t.SecurityGroup(id=new_id(), project_id=project_id, name="default",
                                 description="Default security group", created_at=moment,
@@ -146,6 +150,7 @@ class SecurityGroupService:
         session.add(group)
         session.flush()
         session.add(t.DefaultSecurityGroup(project_id=project_id, security_group_id=group.id))
+        session.flush()  # written now: the next port of a bulk create asks the store for it
         for rule in default_rules(group.id, for_default_group=True):
             self.rules.insert(tx, group, rule)
         tx.touch(self.kind, group.id)
