@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from neutrino.agent.facts import facts_from
-from neutrino.agent.server import ServerApi
+from neutrino.agent.server import ServerApi, ServerError
 from neutrino.config import AgentSettings
 from neutrino.feed.change import Snapshot
 from neutrino.feed.client import FeedClient
@@ -160,7 +160,11 @@ class Agent:
             elif self._sent.get(port_id) != port_state.status:
                 changed[port_id] = port_state.status
         if changed:
-            self.server.report_statuses(changed)
+            try:
+                self.server.report_statuses(changed)
+            except ServerError as exc:  # the server is away: the data plane is done; report next pass
+                log.warning("port statuses not reported (%s); retrying at the next pass", exc)
+                return {}
             self._sent.update(changed)
         return changed
 

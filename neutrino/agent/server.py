@@ -45,7 +45,10 @@ class Credentials:
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": s.username, "domain": {"id": "default"}, "password": s.password}}},
             "scope": {"project": {"name": s.project, "domain": {"id": "default"}}}}}
-        response = httpx.post(s.identity_url + "/v3/auth/tokens?nocatalog", json=body, timeout=10)
+        try:
+            response = httpx.post(s.identity_url + "/v3/auth/tokens?nocatalog", json=body, timeout=10)
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot get a token for {s.username}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 201:
             raise ServerError(f"cannot get a token for {s.username}: {response.status_code} {response.text[:300]}")
         expires = response.json()["token"]["expires_at"].replace("Z", "+00:00")
@@ -64,7 +67,10 @@ class ServerApi:
         for refresh in (False, True):
             token = self.credentials(refresh=refresh)
             headers = {"X-Auth-Token": token} if token else {}
-            response = self.client.request(method, path, json=body, headers=headers)
+            try:
+                response = self.client.request(method, path, json=body, headers=headers)
+            except httpx.TransportError as exc:  # server away (restarting): the caller retries later
+                raise ServerError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
             if response.status_code != 401:
                 break
         if response.status_code >= 400:
