@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.config import Settings
 from neutrino.services import segments
-from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
+from neutrino.services.common import new_standard_row, plain_rows, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
 from neutrino.services.errors import (
     InvalidInput,
@@ -30,10 +30,10 @@ def visible_networks(context: Context):
     """SQL condition: the networks a caller may see."""
     if context.is_admin:
         return True
-    return _visible_to(context.project_id)
+    return visible_to(context.project_id)
 
 
-def _visible_to(project_id):
+def visible_to(project_id):
     """A member of ``project_id`` (a value, or a bindparam) sees its own, shared and external networks."""
     networks = t.Network.__table__
     return or_(networks.c.project_id == project_id, networks.c.shared, networks.c.external)
@@ -46,7 +46,7 @@ def _networks_query(rows: bool, member: bool, by_ids: bool):
     """Networks a member (or an admin) sees, all or those of :ids; as table rows, or else ORM objects."""
     query = select(t.Network.__table__ if rows else t.Network)
     if member:
-        query = query.where(_visible_to(bindparam("project_id")))
+        query = query.where(visible_to(bindparam("project_id")))
     if by_ids:
         query = query.where(t.Network.__table__.c.id.in_(bindparam("ids", expanding=True)))
     return query
@@ -71,7 +71,7 @@ class NetworkService:
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
         params = {"project_id": context.project_id, "ids": ids}
-        rows = session.execute(_networks_query(True, not context.is_admin, ids is not None), params).all()
+        rows = plain_rows(session.execute(_networks_query(True, not context.is_admin, ids is not None), params))
         subnets: dict[str, list[str]] = {}
         for network_id, subnet_id in session.execute(_subnet_ids_query(ids is not None), params):
             subnets.setdefault(network_id, []).append(subnet_id)

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.services import ipam
-from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
+from neutrino.services.common import new_standard_row, plain_rows, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
 from neutrino.services.errors import (
     AddressPairAndPortSecurityRequired,
@@ -57,8 +57,8 @@ class PortService:
     # --- reads ---
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        rows = session.execute(_port_rows(not context.is_admin, ids is not None),
-                               {"project_id": context.project_id, "ids": ids}).all()
+        rows = plain_rows(session.execute(_port_rows(not context.is_admin, ids is not None),
+                                          {"project_id": context.project_id, "ids": ids}))
         wanted = [r.id for r in rows] if ids is not None else None
         fixed_ips, pairs, groups = (self._grouped(session, name, wanted) for name in _CHILDREN)
         tags = tags_for(session, self.kind, ids)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from neutrino.services import ipam
-from neutrino.services.common import new_standard_row, standard_view, tags_for, touch_row
+from neutrino.services.common import new_standard_row, plain_rows, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
 from neutrino.services.errors import (
     BadRequest,
@@ -20,7 +21,7 @@ from neutrino.services.errors import (
     SubnetInUse,
     SubnetNotFound,
 )
-from neutrino.services.networks import NETWORK_OWNED_PORTS, NetworkService, visible_networks
+from neutrino.services.networks import NETWORK_OWNED_PORTS, NetworkService, visible_to
 from neutrino.services.quotas import QuotaBook
 from neutrino.store import tables as t
 from neutrino.store.revisions import Transaction
@@ -30,6 +31,28 @@ AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 # neutron.conf max_dns_nameservers and max_subnet_host_routes, at their defaults.
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
+
+
+# Statements are built once and run with bound values: building one costs more than running it.
+
+@cache
+def _subnets_query(member: bool, by_ids: bool):
+    """Every subnet, or those a member sees (on networks it sees, or its own); all, or those of :ids."""
+    subnets, networks = t.Subnet.__table__, t.Network.__table__
+    query = select(subnets)
+    if member:
+        query = query.join(networks, networks.c.id == subnets.c.network_id).where(
+            visible_to(bindparam("project_id")) | (subnets.c.project_id == bindparam("project_id")))
+    if by_ids:
+        query = query.where(subnets.c.id.in_(bindparam("ids", expanding=True)))
+    return query
+
+
+@cache
+def _children_query(table, by_ids: bool):
+    columns = table.__table__.c
+    query = select(table.__table__)
+    return query.where(columns.subnet_id.in_(bindparam("ids", expanding=True))) if by_ids else query
 
 
 class SubnetService:
@@ -43,13 +66,8 @@ class SubnetService:
         return SubnetNotFound(id=resource_id)
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        query = select(t.Subnet.__table__)
-        if not context.is_admin:
-            query = query.join(t.Network, t.Network.id == t.Subnet.network_id).where(
-                visible_networks(context) | (t.Subnet.project_id == context.project_id))
-        if ids is not None:
-            query = query.where(t.Subnet.id.in_(ids))
-        rows = session.execute(query).all()
+        rows = plain_rows(session.execute(_subnets_query(not context.is_admin, ids is not None),
+                                          {"project_id": context.project_id, "ids": ids}))
         wanted = [r.id for r in rows] if ids is not None else None
         pools = self._children(session, t.AllocationPool, wanted)
         servers = self._children(session, t.DnsNameserver, wanted)
@@ -59,11 +77,8 @@ class SubnetService:
 
     @staticmethod
     def _children(session: Session, table, ids: list[str] | None) -> dict[str, list]:
-        query = select(table.__table__)
-        if ids is not None:
-            query = query.where(table.subnet_id.in_(ids))
         out: dict[str, list] = {}
-        for row in session.execute(query):
+        for row in plain_rows(session.execute(_children_query(table, ids is not None), {"ids": ids})):
             out.setdefault(row.subnet_id, []).append(row)
         return out
 
