@@ -16,6 +16,8 @@ import pytest
 from neutrino.config import Settings
 
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
+# Cheap password hashes for the hundreds of identities tests bootstrap (servers started by tests inherit it).
+os.environ.setdefault("NEUTRINO_BCRYPT_ROUNDS", "4")
 
 PG_URL = os.environ.get("NEUTRINO_TEST_PG_URL", "")
 ADMIN_PASSWORD = "admin-secret"

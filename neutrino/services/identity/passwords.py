@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 
 import bcrypt
 
-# Keystone uses 12; each step doubles the cost, and the memory below absorbs repeats.
-ROUNDS = 10
+# Keystone uses 12; each step doubles the cost, and the memory below absorbs repeats. The test suite
+# lowers it (bcrypt's minimum is 4) because it bootstraps identities hundreds of times.
+ROUNDS = int(os.environ.get("NEUTRINO_BCRYPT_ROUNDS", "10"))
 # bcrypt reads only the first 72 bytes; bcrypt 5 refuses longer input instead of truncating.
 MAX_BYTES = 72
 REMEMBER_SECONDS = 300.0
