@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from neutrino.model.host_config import HostConfig
 from neutrino.model.state import ApiState
-from neutrino.plan import flows, l2
+from neutrino.plan import firewall, flows, iptables_firewall, l2, ovs_firewall
 from neutrino.plan.facts import HostFacts
-from neutrino.plan.host_plan import HostPlan
+from neutrino.plan.firewall import PortFirewall
+from neutrino.plan.host_plan import FilterRule, Flow, HostPlan, HybridPlug
 
 
 def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPlan:
@@ -17,6 +18,9 @@ def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPla
     for network_id, vlan in sorted(local_vlans.items()):
         plan_flows += flows.translation_flows_for(state.networks[network_id], vlan, config)
     plan_flows += flows.parked_port_flows_for(config, parked)
+    port_firewalls = _firewalls_for(state, config, facts, local_vlans)
+    plan_flows += _firewall_flows_for(config, port_firewalls)
+    hybrid_plugs, filter_rules = _hybrid_layout_for(config, port_firewalls, facts)
     return HostPlan(
         host=config.host,
         bridges=tuple(bridges),
@@ -25,4 +29,32 @@ def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPla
         local_vlans=local_vlans,
         port_states=port_states,
         parked=parked,
+        firewalls=tuple(port_firewalls),
+        hybrid_plugs=tuple(hybrid_plugs),
+        filter_rules=tuple(filter_rules),
     )
+
+
+def _firewalls_for(state: ApiState, config: HostConfig, facts: HostFacts,
+                   local_vlans: dict[str, int]) -> list[PortFirewall]:
+    if config.firewall_driver == "noop":
+        return []  # no firewall: nothing is filtered, table 60 switches everything normally
+    return firewall.firewalls_for(state, config, facts, local_vlans)
+
+
+def _firewall_flows_for(config: HostConfig, port_firewalls: list[PortFirewall]) -> list[Flow]:
+    if config.firewall_driver == "openvswitch":
+        return ovs_firewall.flows_for(config.integration_bridge, port_firewalls)
+    if config.firewall_driver == "iptables_hybrid":
+        return iptables_firewall.spoofing_flows_for(config.integration_bridge, port_firewalls)
+    return []
+
+
+def _hybrid_layout_for(config: HostConfig, port_firewalls: list[PortFirewall],
+                       facts: HostFacts) -> tuple[list[HybridPlug], list[FilterRule]]:
+    if config.firewall_driver != "iptables_hybrid":
+        return [], []
+    filtered = [f.port_id for f in port_firewalls if f.is_filtered]
+    zones = iptables_firewall.conntrack_zones_for(filtered, dict(facts.conntrack_zones))
+    return (iptables_firewall.hybrid_plugs_for(port_firewalls),
+            iptables_firewall.filter_rules_for(port_firewalls, zones))

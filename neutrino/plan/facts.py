@@ -23,6 +23,9 @@ class PluggedPort:
 class HostFacts:
     plugged: tuple[PluggedPort, ...] = ()
     kernel_has_ovs: bool = False
+    # API port id -> the conntrack zone its iptables_hybrid rules use now (raw table ``-j CT --zone N``,
+    # comment "Set zone for <port id>"), so a restarted agent renumbers no live port's connections.
+    conntrack_zones: tuple[tuple[str, int], ...] = ()
 
     @property
     def by_iface_id(self) -> dict[str, PluggedPort]:

@@ -7,8 +7,12 @@ in words), so logs, ``neutrino show`` and the trace can cite the object behind a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from neutrino.plan.tables import COOKIE
+
+if TYPE_CHECKING:  # firewall.py builds on l2.py, which builds on this module
+    from neutrino.plan.firewall import PortFirewall
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,36 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class FilterRule:
+    """One iptables rule: ``-A <chain> <rule>`` in ``table`` of iptables (4) or ip6tables (6)."""
+
+    family: int
+    table: str  # "filter" or "raw"
+    chain: str
+    rule: str  # matches and target, as iptables-save prints them, with its -m comment
+    source: str = ""
+    reason: str = ""
+
+    def text(self) -> str:
+        return f"-A {self.chain} {self.rule}"
+
+
+@dataclass(frozen=True)
+class HybridPlug:
+    """The iptables_hybrid plumbing of an instance port: tap in Linux bridge qbr with veth qvb, whose
+    peer qvo is the port on br-int. Whoever plugs the instance builds it (binding:vif_details
+    ovs_hybrid_plug); the plan names what is expected."""
+
+    port_id: str
+    tap: str
+    bridge: str  # qbr...
+    bridge_veth: str  # qvb..., in the Linux bridge
+    ovs_veth: str  # qvo..., on br-int
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class PortState:
     """What the host does with one API port bound here, and why."""
 
@@ -85,6 +119,9 @@ class HostPlan:
     local_vlans: dict[str, int] = field(default_factory=dict)  # network id -> local VLAN
     port_states: dict[str, PortState] = field(default_factory=dict)  # API port id -> state
     parked: dict[str, str] = field(default_factory=dict)  # OVS port name -> why it is on the dead VLAN
+    firewalls: tuple[PortFirewall, ...] = ()  # each bound port's filtering (none with driver noop)
+    hybrid_plugs: tuple[HybridPlug, ...] = ()  # iptables_hybrid: the qbr/qvb/qvo each instance needs
+    filter_rules: tuple[FilterRule, ...] = ()  # iptables_hybrid: the rules, in order
 
     def flows_of(self, bridge: str) -> tuple[Flow, ...]:
         return tuple(flow for flow in self.flows if flow.bridge == bridge)

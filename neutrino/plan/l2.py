@@ -107,15 +107,28 @@ def local_vlans_for(networks: list[str], remembered: dict[str, int]) -> dict[str
 def ports_for(state: ApiState, config: HostConfig, facts: HostFacts
               ) -> tuple[list[OvsPort], dict[str, int], dict[str, PortState], dict[str, str]]:
     """Each plugged instance port's tag, the local VLANs in use, the API ports' states, parked ports."""
-    plugged = [p for p in facts.plugged if p.bridge == config.integration_bridge]
-    reasons = {p.name: why_unbindable(state.ports.get(p.iface_id),
-                                      _network_of(state, p.iface_id), p.iface_id, config) for p in plugged}
+    plugged = _plugged_on_integration(config, facts)
+    reasons = {p.name: _why_unbindable(state, config, p) for p in plugged}
     bound = [p for p in plugged if reasons[p.name] is None]
     vlans = local_vlans_for([state.ports[p.iface_id].network_id for p in bound], facts.remembered_vlans)
     ovs_ports = [_instance_port(p, state, config, vlans, reasons[p.name]) for p in plugged]
     states = _port_states(state, config, plugged, vlans, reasons)
     parked = {name: reason for name, reason in reasons.items() if reason is not None}
     return ovs_ports, vlans, states, parked
+
+
+def bound_ports_for(state: ApiState, config: HostConfig, facts: HostFacts) -> list[PluggedPort]:
+    """The plugged ports this host binds (the same decision as ports_for: the rest are parked)."""
+    return [p for p in _plugged_on_integration(config, facts) if _why_unbindable(state, config, p) is None]
+
+
+def _plugged_on_integration(config: HostConfig, facts: HostFacts) -> list[PluggedPort]:
+    return [p for p in facts.plugged if p.bridge == config.integration_bridge]
+
+
+def _why_unbindable(state: ApiState, config: HostConfig, plugged: PluggedPort) -> str | None:
+    return why_unbindable(state.ports.get(plugged.iface_id), _network_of(state, plugged.iface_id),
+                          plugged.iface_id, config)
 
 
 def _network_of(state: ApiState, iface_id: str) -> Network | None:

@@ -102,6 +102,7 @@ def _config(prefix: str) -> HostConfig:
         physical_bridges=(PhysicalBridge(physical, (f"{prefix}a", f"{prefix}b"), f"{prefix}o"),),
         extra_bridges=(f"{prefix}x",),
         patch_links=(PatchLink(f"{prefix}x", f"{prefix}xp", physical, f"{prefix}px", peer_tag=201),),
+        firewall_driver="noop",  # L2 parity; the fake does not model conntrack matches (ct_state, ...)
     )
 
 
