@@ -10,6 +10,7 @@ import ipaddress
 import threading
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 
 import pytest
 from sqlalchemy import select
@@ -73,10 +74,14 @@ def run_together(count: int, work) -> list:
     """Run ``work(i)`` in ``count`` threads released at once; returns their results in order."""
     barrier = threading.Barrier(count)
     results: list = [None] * count
+    crashes: list[BaseException] = []
 
     def run(i: int) -> None:
         barrier.wait()
-        results[i] = work(i)
+        try:
+            results[i] = work(i)
+        except BaseException as exc:  # re-raised in the test's thread, below
+            crashes.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for thread in threads:
@@ -84,6 +89,8 @@ def run_together(count: int, work) -> list:
     for thread in threads:
         thread.join(timeout=300)
     assert not any(thread.is_alive() for thread in threads), "a writer hung"
+    if crashes:
+        raise crashes[0]
     return results
 
 
@@ -183,7 +190,7 @@ def test_exhausting_a_vlan_range_gives_no_network_available(small_vlan_services)
     services = small_vlan_services
     attempts = 3
 
-    results = run_together(THREADS, lambda i: [outcome(lambda: create_network(services, f"net-{i}-{n}"))
+    results = run_together(THREADS, lambda i: [outcome(partial(create_network, services, f"net-{i}-{n}"))
                                                for n in range(attempts)])
 
     flat = [item for per_thread in results for item in per_thread]
