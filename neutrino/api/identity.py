@@ -59,6 +59,8 @@ async def json_body(request: Request) -> dict:
         raise ValidationError("Malformed request body: expected a JSON object.") from None
     if not isinstance(body, dict):
         raise ValidationError("Malformed request body: expected a JSON object.")
+    if b"\\u0000" in raw:  # a NUL inside a string: no store keeps it (PostgreSQL refuses it outright)
+        raise ValidationError("Invalid input: strings may not contain a NUL character.")
     return body
 
 
