@@ -464,6 +464,6 @@ def test_keystoneclient_validates_user_tokens_as_keystonemiddleware_does(live_id
 def test_a_nul_character_in_a_request_is_refused_not_stored(client):
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "ad\u0000min", "domain": {"name": "Default"}, "password": "x"}}}}}
-    response = client.post("/identity/v3/auth/tokens", json=body)
+    response = client.post("/v3/auth/tokens", json=body)
     assert response.status_code == 400
     assert "NUL" in response.json()["error"]["message"]
