@@ -66,8 +66,8 @@ class SubnetService:
         return SubnetNotFound(id=resource_id)
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
-        rows = plain_rows(session.execute(_subnets_query(not context.is_admin, ids is not None),
-                                          {"project_id": context.project_id, "ids": ids}))
+        rows = list(plain_rows(session.execute(_subnets_query(not context.is_admin, ids is not None),
+                                               {"project_id": context.project_id, "ids": ids})))
         wanted = [r.id for r in rows] if ids is not None else None
         pools = self._children(session, t.AllocationPool, wanted)
         servers = self._children(session, t.DnsNameserver, wanted)
@@ -150,6 +150,7 @@ class SubnetService:
         self._replace_children(session, row.id, cidr, pools, attrs.get("dns_nameservers", []),
                                attrs.get("host_routes", []))
         tx.touch(self.kind, row.id)
+        touch_row(network)  # the network's `subnets` changed: Neutron bumps its revision too
         tx.touch("network", network.id)
         return row.id
 
@@ -279,4 +280,7 @@ class SubnetService:
         network_id = row.network_id
         session.delete(row)
         tx.touch_deleted(self.kind, subnet_id)
+        network = session.get(t.Network, network_id)
+        if network is not None:
+            touch_row(network)
         tx.touch("network", network_id)
