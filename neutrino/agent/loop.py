@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from neutrino.agent.facts import facts_from
@@ -26,7 +27,7 @@ from neutrino.model.state import ApiState, StateBuilder, state_from_resources
 from neutrino.plan.build import build_plan
 from neutrino.plan.host_plan import HostPlan
 from neutrino.realize.diff import Report
-from neutrino.realize.openflow import apply_flows
+from neutrino.realize.openflow import apply_flows, observe_flows_of
 from neutrino.realize.ovsdb import apply_ovsdb, observe_ovs
 
 log = logging.getLogger(__name__)
@@ -133,16 +134,24 @@ class Agent:
         state = self.state()
         result = Pass(state.revision)
         try:
-            observed = observe_ovs(self.host)
+            # OVSDB and every bridge's flows are read at once: the pass waits for one exec, not three.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                flows_read = pool.submit(observe_flows_of, self.host, self._bridge_names())
+                observed = observe_ovs(self.host)
+                installed = flows_read.result()
             plan = build_plan(state, self.config, facts_from(observed, self.config))
             result.plan = plan
             result.reports.append(self._guarded("ovsdb", lambda: apply_ovsdb(self.host, plan, observed)))
-            result.reports.append(self._guarded("openflow", lambda: apply_flows(self.host, plan)))
+            result.reports.append(self._guarded("openflow", lambda: apply_flows(self.host, plan, observed=installed)))
             result.statuses = self._report_statuses(state, plan)
         except HostError as exc:
             result.reports.append(Report("observe", errors=[str(exc)]))
         result.seconds = time.perf_counter() - started
         return result
+
+    def _bridge_names(self) -> list[str]:
+        return [self.config.integration_bridge, *(b.name for b in self.config.mapped_bridges),
+                *self.config.extra_bridges]
 
     @staticmethod
     def _guarded(subsystem: str, apply) -> Report:

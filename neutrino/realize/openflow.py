@@ -7,8 +7,10 @@ that differ, atomically, so unchanged traffic is never interrupted (no flush, ev
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from neutrino.host.errors import CommandFailed
 from neutrino.host.runner import Host
 from neutrino.plan.host_plan import Flow, HostPlan
 from neutrino.realize.diff import Report, keyed_diff
@@ -71,11 +73,30 @@ def observe_flows(host: Host, bridge: str) -> list[InstalledFlow]:
     return [flow for flow in map(parse_flow_line, output.splitlines()) if flow is not None]
 
 
-def apply_flows(host: Host, plan: HostPlan, bridges: list[str] | None = None) -> Report:
+def observe_flows_of(host: Host, bridges: list[str]) -> dict[str, list[InstalledFlow] | None]:
+    """Each bridge's flows, read concurrently (one exec each); None for a bridge that does not exist yet."""
+
+    def read(bridge: str) -> list[InstalledFlow] | None:
+        try:
+            return observe_flows(host, bridge)
+        except CommandFailed:
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(bridges))) as pool:
+        return dict(zip(bridges, pool.map(read, bridges), strict=True))
+
+
+def apply_flows(host: Host, plan: HostPlan, bridges: list[str] | None = None,
+                observed: dict[str, list[InstalledFlow] | None] | None = None) -> Report:
+    """Make each bridge's flows the plan's; ``observed`` (from observe_flows_of) saves the reads."""
     report = Report("openflow")
+    observed = observed or {}
     for bridge in bridges or [b.name for b in plan.bridges]:
         desired = plan.flows_of(bridge)
-        changes = keyed_diff([desired_flow(f) for f in desired], observe_flows(host, bridge),
+        installed = observed.get(bridge)
+        if installed is None:
+            installed = observe_flows(host, bridge)
+        changes = keyed_diff([desired_flow(f) for f in desired], installed,
                              key=lambda f: f.key, same=lambda a, b: a.actions == _rendered(b.actions))
         if not changes:
             continue
