@@ -13,10 +13,11 @@ from urllib.parse import unquote_to_bytes
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from neutrino.api import errors
+from neutrino.api import errors, heap
 from neutrino.api.controller import Controller
 from neutrino.api.definition import Resource
 from neutrino.api.extensions import all_extensions
@@ -196,7 +197,9 @@ def _add_resource_routes(app: FastAPI, resource: Resource, controller: Controlle
         base_url = str(request.base_url).rstrip("/") + path
         if resource.collection in ("security_groups", "security_group_rules"):
             await run_in_threadpool(_ensure_default_group, services, context)
-        return json_response(await run_in_threadpool(controller.list, context, params, base_url))
+        answer = await run_in_threadpool(_encoded_list, controller, context, params, base_url)
+        background = BackgroundTask(heap.release_free_heap) if heap.is_large(answer) else None
+        return Response(answer, media_type="application/json", background=background)
 
     async def create(request: Request):
         context = authenticate(request)
@@ -269,6 +272,12 @@ def _add_tag_routes(app: FastAPI, path: str, controller: Controller, authenticat
     app.add_api_route(tags + "/{tag}", get_tag, methods=["GET"])
     app.add_api_route(tags + "/{tag}", put_tag, methods=["PUT"])
     app.add_api_route(tags + "/{tag}", delete_tag, methods=["DELETE"])
+
+
+def _encoded_list(controller: Controller, context: Context, params: list, base_url: str) -> bytes:
+    """The list answer as JSON, encoded in the worker thread: the loop stays free, and the views are
+    freed here, before the heap is trimmed."""
+    return orjson.dumps(controller.list(context, params, base_url))
 
 
 def _ensure_default_group(services: Services, context: Context) -> None:

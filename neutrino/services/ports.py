@@ -57,11 +57,12 @@ class PortService:
     # --- reads ---
 
     def views(self, session: Session, context: Context, ids: list[str] | None = None) -> list[dict]:
+        # The child rows first, then each port row made into its view as it is read: a list of
+        # thousands never holds all its rows and all its views at once.
+        fixed_ips, pairs, groups = (self._grouped(session, name, ids) for name in _CHILDREN)
+        tags = tags_for(session, self.kind, ids)
         rows = plain_rows(session.execute(_port_rows(not context.is_admin, ids is not None),
                                           {"project_id": context.project_id, "ids": ids}))
-        wanted = [r.id for r in rows] if ids is not None else None
-        fixed_ips, pairs, groups = (self._grouped(session, name, wanted) for name in _CHILDREN)
-        tags = tags_for(session, self.kind, ids)
         return [self._view(row, fixed_ips.get(row.id, []), pairs.get(row.id, []), groups.get(row.id, []), tags)
                 for row in rows]
 
@@ -106,7 +107,7 @@ class PortService:
 
     def create(self, tx: Transaction, context: Context, attrs: dict) -> str:
         session = tx.session
-        network = self.networks.get_row(session, context, attrs["network_id"])
+        network = self.networks.read_row(session, context, attrs["network_id"])
         if not context.is_admin and network.project_id != context.project_id and not network.shared:
             # Visible but not usable: another project's external network.
             raise HTTPForbidden(tenant_id=context.project_id, resource="port")
