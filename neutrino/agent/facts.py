@@ -1,5 +1,6 @@
 """Reads what the plan needs from the host: the ports plugged into br-int with an iface-id (as
-Nova/os-vif and ``neutrino plug`` plug them) and the local VLAN each one carried before."""
+Nova/os-vif and ``neutrino plug`` plug them), the local VLAN each one carried before, and (iptables_hybrid)
+the conntrack zone each port's raw rules set, so a restarted agent renumbers neither."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from neutrino.plan.facts import HostFacts, PluggedPort
 from neutrino.realize.ovsdb import ObservedOvs
 
 
-def facts_from(observed: ObservedOvs, config: HostConfig) -> HostFacts:
+def facts_from(observed: ObservedOvs, config: HostConfig, conntrack_zones: dict[str, int] | None = None
+               ) -> HostFacts:
+    """``conntrack_zones``: port id -> zone, as ``ObservedFilter.conntrack_zones`` reads them back."""
     plugged = []
     for port in observed.ports.values():
         ids = dict(port.iface_external_ids)
@@ -22,4 +25,4 @@ def facts_from(observed: ObservedOvs, config: HostConfig) -> HostFacts:
             net_uuid=other.get("net_uuid") or None, local_vlan=int(tag) if tag.isdigit() else None,
         ))
     plugged.sort(key=lambda p: p.name)
-    return HostFacts(plugged=tuple(plugged))
+    return HostFacts(plugged=tuple(plugged), conntrack_zones=tuple(sorted((conntrack_zones or {}).items())))

@@ -1,7 +1,7 @@
 """The agent's loop. Each pass is level-triggered and whole-state:
 
-    observe OVS -> facts -> build_plan(API state, host config, facts) -> apply OVSDB -> apply flows
-    -> report port status changes
+    observe OVS (and iptables) -> facts -> build_plan(API state, host config, facts) -> apply OVSDB
+    -> apply flows -> apply iptables (iptables_hybrid) -> report port status changes
 
 Feed changes, OVSDB interface events and a resync timer only wake the loop; none of them carries
 what to do. A realizer failure is logged, kept in the pass's Report and retried on the next pass.
@@ -27,6 +27,7 @@ from neutrino.model.state import ApiState, StateBuilder, state_from_resources
 from neutrino.plan.build import build_plan
 from neutrino.plan.host_plan import HostPlan
 from neutrino.realize.diff import Report
+from neutrino.realize.iptables import ObservedFilter, apply_iptables, observe_filter, read_bridge_netfilter
 from neutrino.realize.openflow import apply_flows, observe_flows_of
 from neutrino.realize.ovsdb import apply_ovsdb, observe_ovs
 
@@ -134,20 +135,35 @@ class Agent:
         state = self.state()
         result = Pass(state.revision)
         try:
-            # OVSDB and every bridge's flows are read at once: the pass waits for one exec, not three.
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            # OVSDB, every bridge's flows and iptables are read at once: the pass waits for one exec, not three.
+            with ThreadPoolExecutor(max_workers=2) as pool:
                 flows_read = pool.submit(observe_flows_of, self.host, self._bridge_names())
+                filters_read = pool.submit(observe_filter, self.host) if self._filters_with_iptables else None
                 observed = observe_ovs(self.host)
                 installed = flows_read.result()
-            plan = build_plan(state, self.config, facts_from(observed, self.config))
+                filters = filters_read.result() if filters_read is not None else None
+            zones = filters.conntrack_zones if filters is not None else None
+            plan = build_plan(state, self.config, facts_from(observed, self.config, zones))
             result.plan = plan
             result.reports.append(self._guarded("ovsdb", lambda: apply_ovsdb(self.host, plan, observed)))
             result.reports.append(self._guarded("openflow", lambda: apply_flows(self.host, plan, observed=installed)))
+            if filters is not None:
+                result.reports.append(self._guarded("iptables", lambda: self._apply_iptables(plan, filters)))
             result.statuses = self._report_statuses(state, plan)
         except HostError as exc:
             result.reports.append(Report("observe", errors=[str(exc)]))
         result.seconds = time.perf_counter() - started
         return result
+
+    @property
+    def _filters_with_iptables(self) -> bool:
+        return self.config.firewall_driver == "iptables_hybrid"
+
+    def _apply_iptables(self, plan: HostPlan, filters: ObservedFilter) -> Report:
+        """After OVSDB, as Neutron's agent orders it: a port's chains go only once the port is parked, and a
+        new port is tagged a moment before its chains come, while nothing runs behind it yet (Nova boots
+        the VM when the port turns ACTIVE, after this pass)."""
+        return apply_iptables(self.host, plan, filters)
 
     def _bridge_names(self) -> list[str]:
         return [self.config.integration_bridge, *(b.name for b in self.config.mapped_bridges),
@@ -180,7 +196,11 @@ class Agent:
     # --- running ---
 
     def start(self) -> None:
-        """Register, list the state, and start the threads that wake the loop."""
+        """Register, list the state, and start the threads that wake the loop. With iptables_hybrid on a
+        kernel without br_netfilter it raises Unsupported before registering: the server must not bind
+        ports to a host that would leave them unfiltered."""
+        if self._filters_with_iptables:
+            read_bridge_netfilter(self.host)
         self.server.heartbeat(self.configurations(), start_flag=True)
         snapshot = self.feed.snapshot()
         self._publish(state_from_resources(snapshot.revision, snapshot.resources))

@@ -33,6 +33,7 @@ def agent(config_path: str, cleanup: bool) -> None:
     from neutrino.agent.loop import Agent
     from neutrino.agent.server import Credentials, ServerApi
     from neutrino.feed.client import FeedClient
+    from neutrino.host.errors import Unsupported
     from neutrino.host.runner import RealHost
 
     settings = _settings(config_path)
@@ -40,6 +41,8 @@ def agent(config_path: str, cleanup: bool) -> None:
     if cleanup:
         report = cleanup_host(host, settings.state_dir, settings.host.host)
         click.echo(f"✓ removed: {', '.join(report.removed) or 'nothing of ours was left'}")
+        if report.errors:
+            raise click.ClickException("; ".join(report.errors))
         return
     credentials = Credentials(settings)
     server = ServerApi(settings, credentials)
@@ -51,6 +54,8 @@ def agent(config_path: str, cleanup: bool) -> None:
         worker.run()
     except KeyboardInterrupt:
         worker.shutdown()
+    except Unsupported as error:  # the host cannot do what the config asks (br_netfilter for iptables_hybrid)
+        raise click.ClickException(str(error)) from error
     finally:
         server.close()
         feed.close()
@@ -100,7 +105,8 @@ def _instance_spec(api: PortApi, port: dict, namespace: str, bridge: str):
         if gateway is None and subnet["ip_version"] == 4:
             gateway = subnet["gateway_ip"]
     mtu = api.network(port["network_id"])["mtu"]
-    return InstanceSpec(namespace, port["id"], port["mac_address"], tuple(addresses), gateway, mtu, bridge)
+    hybrid = bool((port.get("binding:vif_details") or {}).get("ovs_hybrid_plug"))  # as Nova hands it to os-vif
+    return InstanceSpec(namespace, port["id"], port["mac_address"], tuple(addresses), gateway, mtu, bridge, hybrid)
 
 
 @click.command()
@@ -112,6 +118,7 @@ def plug(config_path: str, port: str, namespace: str | None, wait: bool) -> None
     """Plug an instance (a network namespace) into PORT the way Nova/os-vif plugs a VM."""
     from neutrino.agent.cleanup import record_instance
     from neutrino.host.runner import RealHost
+    from neutrino.model import names
     from neutrino.realize.instances import plug_instance
 
     settings = _settings(config_path)
@@ -124,8 +131,9 @@ def plug(config_path: str, port: str, namespace: str | None, wait: bool) -> None
     started = time.monotonic()
     plug_instance(RealHost(), spec)
     record_instance(settings.state_dir, namespace, found["id"], settings.host.integration_bridge)
-    click.echo(f"✓ plugged {spec.device} into {spec.bridge} for port {found['id']}; instance: ip netns exec "
-               f"{namespace} …  ({', '.join(spec.addresses) or 'no address'})")
+    via = f" through {names.hybrid_bridge_name(spec.port_id)} (hybrid plug)" if spec.hybrid else ""
+    click.echo(f"✓ plugged {spec.device} into {spec.bridge}{via} as {spec.ovs_port} for port {found['id']}; "
+               f"instance: ip netns exec {namespace} …  ({', '.join(spec.addresses) or 'no address'})")
     if wait:
         while api.port(found["id"])["status"] != "ACTIVE":
             if time.monotonic() - started > 15:
@@ -139,7 +147,7 @@ def plug(config_path: str, port: str, namespace: str | None, wait: bool) -> None
 @config_option
 @click.argument("namespace")
 def unplug(config_path: str, namespace: str) -> None:
-    """Remove an instance made by `neutrino plug` (its namespace and its port on br-int)."""
+    """Remove an instance made by `neutrino plug` (its namespace, its port on br-int, a hybrid plug's qbr)."""
     from neutrino.agent.cleanup import forget_instance
     from neutrino.host.runner import RealHost
     from neutrino.realize.instances import unplug_instance

@@ -1,10 +1,12 @@
 """FakeHost: the Host protocol in memory, so realizer tests need neither root nor mocks.
 
 It answers ``ovs-vsctl`` (host/fake_vsctl.py) on an in-memory OVSDB (host/fake_ovsdb.py) and
-``ovs-ofctl`` on flow tables kept as ovs-vswitchd keeps them (host/fake_vswitchd.py), and logs every
-argv it is asked to run in ``commands``. A command outside that vocabulary raises CommandFailed (rc 127)
-even with check=False, so a realizer that starts using something new fails in unit tests until the fake
-learns it (and tests/host/test_fake_parity.py checks what it learnt against the real OVS). The helpers
+``ovs-ofctl`` on flow tables kept as ovs-vswitchd keeps them (host/fake_vswitchd.py), ``iptables-save``
+and ``-restore`` (and ip6tables'), ``sysctl``, ``modprobe`` and ``conntrack`` on netfilter state
+(host/fake_netfilter.py), and logs every argv it is asked to run in ``commands``. A command outside that
+vocabulary raises CommandFailed (rc 127) even with check=False, so a realizer that starts using something
+new fails in unit tests until the fake learns it (and tests/host/test_fake_parity.py and
+test_iptables_parity.py check what it learnt against the real OVS and iptables). The helpers
 do what other actors do to a host: ``plug``/``unplug`` (a hypervisor), ``restart_vswitchd`` (an
 upgrade or a crash).
 """
@@ -12,6 +14,16 @@ upgrade or a crash).
 from __future__ import annotations
 
 from neutrino.host.errors import CommandFailed
+from neutrino.host.fake_netfilter import (
+    BRIDGE_NETFILTER,
+    Netfilter,
+    ToolFailed,
+    run_conntrack,
+    run_modprobe,
+    run_restore,
+    run_save,
+    run_sysctl,
+)
 from neutrino.host.fake_ovsdb import NotModelled, Ovsdb, OvsError
 from neutrino.host.fake_vsctl import run_vsctl
 from neutrino.host.fake_vswitchd import Vswitchd, run_ofctl
@@ -25,6 +37,11 @@ class FakeHost:
         self.ovsdb = Ovsdb()
         self.vswitchd = Vswitchd()
         self.commands: list[list[str]] = []
+        self.netfilter = {4: Netfilter(4), 6: Netfilter(6)}
+        # br_netfilter is in (as on this machine's kernel) with its defaults; clear it to take it out
+        self.sysctls = {key: "1" for key in BRIDGE_NETFILTER}
+        self.kernel_modules = {"br_netfilter"}  # what modprobe can load
+        self.connections: dict[tuple[str, int], int] = {}  # (conntrack family, zone) -> entries
 
     def run(self, argv: list[str], netns: str | None = None, input: str | None = None,
             check: bool = True) -> Result:
@@ -41,6 +58,10 @@ class FakeHost:
             if check:
                 raise CommandFailed(argv, 1, stderr) from error
             return Result(1, "", stderr)
+        except ToolFailed as error:
+            if check:
+                raise CommandFailed(argv, error.rc, error.stderr) from error
+            return Result(error.rc, "", error.stderr)
         return Result(0, stdout, "")
 
     def _execute(self, argv: list[str], input: str | None) -> str:
@@ -51,6 +72,16 @@ class FakeHost:
             return stdout
         if program == "ovs-ofctl":
             return run_ofctl(self.vswitchd, self.ovsdb, args, input)
+        if program in ("iptables-save", "ip6tables-save"):
+            return run_save(self.netfilter[6 if program.startswith("ip6") else 4], args)
+        if program in ("iptables-restore", "ip6tables-restore"):
+            return run_restore(self.netfilter[6 if program.startswith("ip6") else 4], args, input)
+        if program == "sysctl":
+            return run_sysctl(self.sysctls, args)
+        if program == "modprobe":
+            return run_modprobe(self.sysctls, self.kernel_modules, args)
+        if program == "conntrack":
+            return run_conntrack(self.connections, args)
         raise NotModelled(f"the program {program!r}")
 
     # --- what others do to the host ------------------------------------------------------------------

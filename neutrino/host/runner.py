@@ -11,6 +11,8 @@ from neutrino.host.errors import CommandFailed
 
 log = logging.getLogger(__name__)
 
+MISSING_PROGRAM = 127
+
 
 @dataclass(frozen=True)
 class Result:
@@ -34,7 +36,10 @@ class RealHost:
             check: bool = True) -> Result:
         full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
         log.debug("run: %s", " ".join(full))
-        done = subprocess.run(full, input=input, capture_output=True, text=True, timeout=self.timeout)
+        try:
+            done = subprocess.run(full, input=input, capture_output=True, text=True, timeout=self.timeout)
+        except FileNotFoundError as error:  # as a shell says it: a missing program is rc 127, not a crash
+            done = subprocess.CompletedProcess(full, MISSING_PROGRAM, "", f"{error.strerror}: {error.filename}\n")
         if check and done.returncode != 0:
             raise CommandFailed(full, done.returncode, done.stderr)
         return Result(done.returncode, done.stdout, done.stderr)

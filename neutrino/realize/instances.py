@@ -1,9 +1,16 @@
 """Instances: a network namespace plugged into br-int the way a hypervisor plugs a VM.
 
-A veth pair: ``tap<port id>`` on the host, attached to br-int with the Interface external_ids
-Nova/os-vif write (iface-id, attached-mac, iface-status, vm-uuid), and ``eth0`` created directly in
-the namespace (moving a link costs ~30 ms) with the port's MAC, addresses, MTU and default route.
-TCP over a veth on OVS's userspace datapath needs tx checksum offload off on the namespace end.
+A veth pair: ``tap<port id>`` on the host and ``eth0`` created directly in the namespace (moving a link
+costs ~30 ms) with the port's MAC, addresses, MTU and default route. TCP over a veth on OVS's userspace
+datapath needs tx checksum offload off on the namespace end.
+
+Plain (``ovs``): the tap is the port on br-int, with the Interface external_ids Nova/os-vif write
+(iface-id, attached-mac, iface-status, vm-uuid). Hybrid (the binding's ``vif_details.ovs_hybrid_plug``,
+which the server sets for an agent with firewall_driver iptables_hybrid), as os-vif's ovs_hybrid does:
+the tap is a port of the Linux bridge ``qbr<id>`` (forward delay 0, no STP, no multicast snooping), whose
+other port ``qvb<id>`` is a veth peer of ``qvo<id>``, the port on br-int with those external_ids, so
+br_netfilter shows the instance's frames to iptables, matched by physdev on the tap. The OVS port is
+added last: the agent, woken by it, finds the instance complete.
 """
 
 from __future__ import annotations
@@ -23,10 +30,16 @@ class InstanceSpec:
     gateway: str | None = None
     mtu: int = 1500
     bridge: str = "br-int"
+    hybrid: bool = False  # the binding's vif_details ovs_hybrid_plug
 
     @property
     def device(self) -> str:
         return names.tap_name(self.port_id)
+
+    @property
+    def ovs_port(self) -> str:
+        """The instance's port on br-int: the tap itself, or the hybrid plug's qvo."""
+        return names.hybrid_ovs_veth_name(self.port_id) if self.hybrid else self.device
 
 
 def _namespace_exists(host: Host, namespace: str) -> bool:
@@ -56,15 +69,39 @@ def _plug(host: Host, spec: InstanceSpec) -> None:
     host.run(["ip", "-n", spec.namespace, "-b", "-"], input="\n".join(batch) + "\n")
     host.run(["ip", "link", "set", spec.device, "up"])
     host.run(["ip", "netns", "exec", spec.namespace, "ethtool", "-K", "eth0", "tx", "off"])
-    host.run(["ovs-vsctl", "--timeout=10", "--", "--may-exist", "add-port", spec.bridge, spec.device,
-              "--", "set", "Interface", spec.device, f"external_ids:iface-id={spec.port_id}",
+    if spec.hybrid:
+        _plug_hybrid_bridge(host, spec)
+    host.run(["ovs-vsctl", "--timeout=10", "--", "--may-exist", "add-port", spec.bridge, spec.ovs_port,
+              "--", "set", "Interface", spec.ovs_port, f"external_ids:iface-id={spec.port_id}",
               f"external_ids:attached-mac={spec.mac}", "external_ids:iface-status=active",
               f"external_ids:vm-uuid={spec.namespace}"])
 
 
+def _plug_hybrid_bridge(host: Host, spec: InstanceSpec) -> None:
+    """qbr with the tap and qvb in it; qvb's peer qvo is left for br-int."""
+    bridge = names.hybrid_bridge_name(spec.port_id)
+    bridge_veth, ovs_veth = names.hybrid_bridge_veth_name(spec.port_id), names.hybrid_ovs_veth_name(spec.port_id)
+    for stale in (bridge, bridge_veth):
+        host.run(["ip", "link", "del", stale], check=False)
+    host.run(["ip", "-b", "-"], input="".join(f"{line}\n" for line in [
+        f"link add {bridge} mtu {spec.mtu} type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
+        f"link add {bridge_veth} mtu {spec.mtu} type veth peer name {ovs_veth} mtu {spec.mtu}",
+        f"link set {bridge_veth} master {bridge} promisc on up",
+        f"link set {ovs_veth} promisc on up",
+        f"link set {spec.device} master {bridge}",
+        f"link set {bridge} up",
+    ]))
+    # os-vif turns IPv6 off on the bridge: the host has no business on the instance's segment. The key is
+    # missing where IPv6 is off everywhere, which is as good.
+    host.run(["sysctl", "-qw", f"net.ipv6.conf.{bridge}.disable_ipv6=1"], check=False)
+
+
 def unplug_instance(host: Host, namespace: str, port_id: str, bridge: str = "br-int") -> None:
+    """Removes either kind of plug: the tap, and the hybrid plug's qvo, qvb (with its peer) and qbr."""
     device = names.tap_name(port_id)
-    host.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-port", bridge, device], check=False)
-    host.run(["ip", "link", "del", device], check=False)
+    host.run(["ovs-vsctl", "--timeout=10", "--", "--if-exists", "del-port", bridge, device,
+              "--", "--if-exists", "del-port", bridge, names.hybrid_ovs_veth_name(port_id)], check=False)
+    for link in (device, names.hybrid_bridge_veth_name(port_id), names.hybrid_bridge_name(port_id)):
+        host.run(["ip", "link", "del", link], check=False)
     if _namespace_exists(host, namespace):
         host.run(["ip", "netns", "del", namespace])
