@@ -62,6 +62,14 @@ def _plug(host: Host, spec: InstanceSpec) -> None:
     host.run(["ip", "link", "del", spec.device], check=False)
     host.run(["ip", "link", "add", spec.device, "mtu", str(spec.mtu), "type", "veth", "peer", "name", "eth0",
               "netns", spec.namespace])
+    if spec.hybrid:
+        _plug_hybrid_bridge(host, spec)
+    # The port goes on br-int first, as a hypervisor does before the guest boots: the agent wires it
+    # while the guest side below is being configured.
+    host.run(["ovs-vsctl", "--timeout=10", "--", "--may-exist", "add-port", spec.bridge, spec.ovs_port,
+              "--", "set", "Interface", spec.ovs_port, f"external_ids:iface-id={spec.port_id}",
+              f"external_ids:attached-mac={spec.mac}", "external_ids:iface-status=active",
+              f"external_ids:vm-uuid={spec.namespace}"])
     batch = ["link set lo up", f"link set eth0 address {spec.mac} mtu {spec.mtu} up"]
     batch += [f"addr add {address} dev eth0" for address in spec.addresses]
     if spec.gateway:
@@ -69,12 +77,6 @@ def _plug(host: Host, spec: InstanceSpec) -> None:
     host.run(["ip", "-n", spec.namespace, "-b", "-"], input="\n".join(batch) + "\n")
     host.run(["ip", "link", "set", spec.device, "up"])
     host.run(["ip", "netns", "exec", spec.namespace, "ethtool", "-K", "eth0", "tx", "off"])
-    if spec.hybrid:
-        _plug_hybrid_bridge(host, spec)
-    host.run(["ovs-vsctl", "--timeout=10", "--", "--may-exist", "add-port", spec.bridge, spec.ovs_port,
-              "--", "set", "Interface", spec.ovs_port, f"external_ids:iface-id={spec.port_id}",
-              f"external_ids:attached-mac={spec.mac}", "external_ids:iface-status=active",
-              f"external_ids:vm-uuid={spec.namespace}"])
 
 
 def _plug_hybrid_bridge(host: Host, spec: InstanceSpec) -> None:
