@@ -53,7 +53,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class Bench:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, firewall: str = "openvswitch"):
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,6 +71,7 @@ resync_seconds = 5
 [host]
 name = "{HOST}"
 integration_bridge = "{INT_BRIDGE}"
+firewall_driver = "{firewall}"
 bridge_mappings = {{ physnet1 = "{PHYS_BRIDGE}" }}
 ''')
 
@@ -213,13 +214,15 @@ def main() -> None:
     parser.add_argument("--restart-ports", type=int, default=500)
     parser.add_argument("--flows", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="10 ports, 50 for the restart, 1,000 flows")
+    parser.add_argument("--firewall", default="openvswitch", choices=("openvswitch", "noop"),
+                        help="the agent's firewall driver (noop: L2 wiring only)")
     args = parser.parse_args()
     if args.quick:
         args.ports, args.restart_ports, args.flows = 10, 50, 1000
     if os.geteuid() != 0:
         raise SystemExit("bench/wiring.py needs root (it plugs namespaces into Open vSwitch)")
     with tempfile.TemporaryDirectory(prefix="nb-") as tmp:
-        bench = Bench(Path(tmp))
+        bench = Bench(Path(tmp), args.firewall)
         try:
             bench.start_server()
             bench.start_agent()
@@ -237,6 +240,7 @@ def main() -> None:
         ("pings lost during the restart (every 20 ms)", sent, lost, lost, "0"),
         (f"flows installed per second ({args.flows} in one bundle)", args.flows, rate, rate, ""),
     ]
+    print(f"firewall driver: {args.firewall}; all instances in their project's default security group")
     print(f"{'measure':58} {'n':>6} {'p50':>10} {'p95':>10}  target")
     for name, n, p50, p95, target in rows:
         print(f"{name:58} {n:>6} {p50:>10.1f} {p95:>10.1f}  {target}")
