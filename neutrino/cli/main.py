@@ -155,8 +155,9 @@ def status(url) -> None:
 
 def _add_host_commands() -> None:
     from neutrino.cli.agent_commands import agent, plug, unplug
+    from neutrino.cli.show import show
 
-    for command in (agent, plug, unplug):
+    for command in (agent, plug, unplug, show):
         main.add_command(command)
 
 

@@ -1,10 +1,11 @@
 """What ovs-vswitchd does with the database (ofports, MACs, one OpenFlow table set per bridge) and the
 ovs-ofctl commands neutrino runs against it.
 
-Like the real switch, a flow's ``in_port=NAME`` is resolved to the port's number when it is installed,
-and printed back by name (quoted unless it is a letter followed by letters and digits) only while a port
-with that number exists; a bridge whose fail mode or datapath changes loses its flows; a restart loses
-every flow and keeps the ports. Flows are printed in OVS's canonical field order and number formats.
+Like the real switch, a flow's ``in_port=NAME`` and ``output:NAME`` are resolved to the port's number
+when it is installed, and printed back by name (quoted unless it is a letter followed by letters and
+digits) only while a port with that number exists; a bridge whose fail mode or datapath changes loses
+its flows; a restart loses every flow and keeps the ports. How a match and actions are read and printed
+(OVS's canonical field order and number formats, conntrack included) is host/fake_openflow.py.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from neutrino.host.fake_openflow import (
+    LOCAL,
+    Action,
+    Match,
+    actions_text,
+    is_ip,
+    match_text,
+    parse_actions,
+    parse_match,
+    uses_conntrack,
+)
 from neutrino.host.fake_ovsdb import NotModelled, Ovsdb, OvsError, Row
 
-LOCAL = 65534  # the bridge's own internal port
 DEFAULT_PRIORITY = 32768
-MATCH_ORDER = ("in_port", "dl_vlan", "vlan_tci", "dl_src", "dl_dst")  # as ovs-ofctl prints them
-_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")  # printed bare; any other port name is quoted
-_ACTION = re.compile(r"drop|NORMAL|strip_vlan|mod_vlan_vid:(\d+)|resubmit\(,(\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -26,8 +34,8 @@ class SwitchFlow:
     cookie: int
     table: int
     priority: int
-    match: tuple[tuple[str, str | int], ...]  # in MATCH_ORDER; in_port as its number
-    actions: str
+    match: Match  # canonical, in the order ovs-ofctl prints it; ports as numbers
+    actions: tuple[Action, ...]  # canonical; () is drop
 
     @property
     def key(self) -> tuple[int, int, tuple]:
@@ -65,7 +73,7 @@ class Vswitchd:
     def _default_flows(self, bridge: Row) -> dict[tuple, SwitchFlow]:
         if bridge.values["fail_mode"] == "secure":
             return {}
-        normal = SwitchFlow(0, 0, 0, (), "NORMAL")  # standalone: a bridge without flows is a learning switch
+        normal = SwitchFlow(0, 0, 0, (), ("NORMAL",))  # standalone: a bridge without flows is a learning switch
         return {normal.key: normal}
 
     def _assign_ofports(self, db: Ovsdb, bridge: Row) -> None:
@@ -144,7 +152,7 @@ def _dump_flows(call: _Call) -> str:
     if call.rest:
         raise NotModelled("ovs-ofctl dump-flows with a flow filter")
     names = {number: name for name, number in call.ports().items()} if "--names" in call.options else None
-    flows = sorted(call.table.values(), key=lambda f: (f.table, -f.priority, f.match))
+    flows = sorted(call.table.values(), key=lambda f: (f.table, -f.priority, repr(f.match)))
     return "".join(render_flow(f, names, stats="--no-stats" not in call.options) + "\n" for f in flows)
 
 
@@ -155,9 +163,36 @@ def _replace_flows(call: _Call) -> None:
     call.switch.tables[call.bridge.name] = {flow.key: flow for flow in flows}
 
 
+FLOW_MOD_COMMANDS = ("add", "modify", "modify_strict", "delete", "delete_strict")
+
+
 def _add_flows(call: _Call) -> None:
-    for flow in call.flows_from_input():
-        call.table[flow.key] = flow
+    """Each line a flow, or a flow mod: ``add FLOW`` or ``delete_strict MATCH``. Every line is read
+    before any is applied, so a bad line changes nothing (as one bundle)."""
+    if call.rest != ["-"]:
+        raise NotModelled("ovs-ofctl reading flows from a file (only '-', stdin, is modelled)")
+    ports, mods = call.ports(), []
+    for number, line in enumerate((call.input or "").splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            mods.append(_flow_mod(line.strip(), ports, f"-:{number}"))
+    for command, flow in mods:
+        if command == "add":
+            call.table[flow.key] = flow
+        else:
+            call.table.pop(flow.key, None)
+
+
+def _flow_mod(line: str, ports: dict[str, int], where: str) -> tuple[str, SwitchFlow]:
+    command, _, rest = line.partition(" ")
+    if command not in FLOW_MOD_COMMANDS:
+        return "add", parse_flow(line, ports, where)
+    if command == "add":
+        return "add", parse_flow(rest, ports, where)
+    if command != "delete_strict":
+        raise NotModelled(f"the flow mod command {command!r} of add-flows")
+    if "actions=" in rest:
+        raise OvsError(f"{where}: unknown keyword actions")
+    return "delete", parse_flow(rest + ",actions=drop", ports, where)
 
 
 def _add_flow(call: _Call) -> None:
@@ -192,7 +227,7 @@ def _parse_flow(line: str, ports: dict[str, int], prefix: str) -> SwitchFlow:
     head, separator, actions = line.strip().partition("actions=")
     if not separator:
         raise OvsError(f"{prefix}must specify an action")
-    cookie, table, priority, match = 0, 0, DEFAULT_PRIORITY, {}
+    cookie, table, priority, tokens = 0, 0, DEFAULT_PRIORITY, []
     for token in filter(None, (t.strip() for t in re.split(r"[,\s]+", head))):
         key, _, value = token.partition("=")
         if key == "cookie":
@@ -201,48 +236,13 @@ def _parse_flow(line: str, ports: dict[str, int], prefix: str) -> SwitchFlow:
             table = int(value, 0)
         elif key == "priority":
             priority = int(value, 0)
-        elif key in MATCH_ORDER:
-            match[key] = _match_value(key, value, ports, prefix)
         else:
-            raise NotModelled(f"OpenFlow match field {key!r} (add it to fake_vswitchd.MATCH_ORDER)")
-    ordered = tuple((key, match[key]) for key in MATCH_ORDER if key in match)
-    return SwitchFlow(cookie, table, priority, ordered, _actions(actions))
-
-
-def _match_value(key: str, value: str, ports: dict[str, int], prefix: str) -> str | int:
-    if key == "in_port":
-        name = value.strip('"')
-        if name.isdigit():
-            return int(name)
-        if name == "LOCAL":
-            return LOCAL
-        if name not in ports:
-            raise OvsError(f"{prefix}{name}: invalid or unknown port for in_port")
-        return ports[name]
-    if key == "dl_vlan":
-        return str(int(value, 0))
-    if key == "vlan_tci":
-        tci, _, mask = value.partition("/")
-        mask_part = "" if not mask or int(mask, 0) == 0xFFFF else f"/{int(mask, 0):#06x}"
-        return f"{int(tci, 0):#06x}{mask_part}"
-    return value.lower()
-
-
-def _actions(text: str) -> str:
-    parts = [p for p in re.split(r",(?![^(]*\))", text.strip()) if p]
-    for part in parts:
-        if not _ACTION.fullmatch(part):
-            raise NotModelled(f"OpenFlow action {part!r} (teach fake_vswitchd how OVS prints it)")
-    return ",".join(parts) or "drop"
-
-
-def port_text(number: int, names: dict[int, str] | None) -> str:
-    if number == LOCAL:
-        return "LOCAL"
-    name = names.get(number) if names is not None else None
-    if name is None:
-        return str(number)
-    return name if _PLAIN_NAME.fullmatch(name) else f'"{name}"'
+            tokens.append(token)
+    match = parse_match(tokens, ports, prefix)
+    parsed = parse_actions(actions, ports, prefix)
+    if uses_conntrack(parsed) and not is_ip(match):
+        raise OvsError("actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT)")
+    return SwitchFlow(cookie, table, priority, match, parsed)
 
 
 def render_flow(flow: SwitchFlow, names: dict[int, str] | None, stats: bool) -> str:
@@ -253,5 +253,6 @@ def render_flow(flow: SwitchFlow, names: dict[int, str] | None, stats: bool) -> 
         head = " " + (f"cookie={flow.cookie:#x}, " if flow.cookie else "") + \
             (f"table={flow.table}, " if flow.table else "")
     fields = [f"priority={flow.priority}"] if flow.priority != DEFAULT_PRIORITY else []
-    fields += [f"{key}={port_text(value, names) if key == 'in_port' else value}" for key, value in flow.match]
-    return f"{head}{','.join(fields)} actions={flow.actions}"
+    fields += match_text(flow.match, names)
+    body = ",".join(fields) + " " if fields else ""  # nothing to match: "table=2, actions=drop"
+    return f"{head}{body}actions={actions_text(flow.actions, names)}"

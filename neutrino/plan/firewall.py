@@ -22,6 +22,7 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from neutrino.model.host_config import HostConfig
 from neutrino.model.resources import Port, SecurityGroup, SecurityGroupRule
@@ -263,12 +264,10 @@ def allows_for_group(group: SecurityGroup, groups: dict[str, SecurityGroup],
 def allows_for_rule(rule: SecurityGroupRule, group: SecurityGroup, groups: dict[str, SecurityGroup],
                     members: dict[tuple[str, Ethertype], tuple[str, ...]]) -> list[Allow]:
     """The rule once per remote: its prefix, each member address of its remote group, or any peer."""
-    try:
-        ethertype = Ethertype(rule.ethertype)
-        protocol = protocol_number(rule.protocol, ethertype)
-    except ValueError:
+    template = allow_template_for(rule)
+    if template is None:
         return []  # the API refuses such a rule; never read what we cannot parse as "any"
-    template = Allow(Direction(rule.direction), ethertype, protocol, *_ports(protocol, rule), source=rule.id)
+    ethertype = template.ethertype
     where = "from" if template.direction is Direction.INGRESS else "to"
     if rule.remote_group_id:
         remote = groups.get(rule.remote_group_id)
@@ -282,6 +281,16 @@ def allows_for_rule(rule: SecurityGroupRule, group: SecurityGroup, groups: dict[
             return []  # the API refuses this too: an IPv4 rule cannot name an IPv6 prefix
         return [_with_remote(template, group, rule, cidr, f"{where} {cidr}")]
     return [_with_remote(template, group, rule, None, f"{where} anywhere")]
+
+
+def allow_template_for(rule: SecurityGroupRule) -> Allow | None:
+    """The rule as an Allow for any peer, before its remote is resolved; None if it cannot be parsed."""
+    try:
+        ethertype = Ethertype(rule.ethertype)
+        protocol = protocol_number(rule.protocol, ethertype)
+    except ValueError:
+        return None
+    return Allow(Direction(rule.direction), ethertype, protocol, *_ports(protocol, rule), source=rule.id)
 
 
 def protocol_number(protocol: str | None, ethertype: Ethertype) -> int | None:
@@ -342,6 +351,7 @@ def _ports(protocol: int | None, rule: SecurityGroupRule) -> tuple[int | None, i
     return None, None, None, None
 
 
+@lru_cache(maxsize=1 << 14)  # pure, and asked for every address of every port on every pass
 def _cidr(address: str) -> str:
     """'10.0.0.5' -> '10.0.0.5/32'; '10.0.1.7/24' -> '10.0.1.0/24' (the network an address pair names)."""
     return str(ipaddress.ip_network(address, strict=False))

@@ -27,6 +27,7 @@ from neutrino.model.state import ApiState
 from neutrino.plan.build import build_plan
 from neutrino.realize.openflow import apply_flows, observe_flows
 from neutrino.realize.ovsdb import apply_ovsdb, observe_ovs
+from tests.unit.plan.groups import default_group, group, instance, pair, rule, state_of
 
 
 def _real_ovs_answers() -> bool:
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.skipif(not _real_ovs_answers(), reason="needs root and 
 
 NOTHING = ((), (), (), ())  # a Report with nothing added, removed, changed or failed
 NUMBER = re.compile(r"in_port=\d+")  # a removed port's flows name it by number; numbers differ
+OUTPUT_NUMBER = re.compile(r"output:\d+")  # the same for an output to a removed port
 
 
 class Side:
@@ -102,7 +104,7 @@ def _config(prefix: str) -> HostConfig:
         physical_bridges=(PhysicalBridge(physical, (f"{prefix}a", f"{prefix}b"), f"{prefix}o"),),
         extra_bridges=(f"{prefix}x",),
         patch_links=(PatchLink(f"{prefix}x", f"{prefix}xp", physical, f"{prefix}px", peer_tag=201),),
-        firewall_driver="noop",  # L2 parity; the fake does not model conntrack matches (ct_state, ...)
+        firewall_driver="noop",  # L2 parity; test_fake_host_matches_real_ovs_with_the_ovs_firewall has its own
     )
 
 
@@ -161,6 +163,69 @@ def test_fake_host_matches_real_ovs_pass_by_pass():
         _cleanup(real.host, config, taps)
 
 
+def _firewall_states(prefix: str) -> list[ApiState]:
+    """Security groups using every rule field, on instances, a router port and a port without port
+    security; then a rule removed, one added and a remote group gaining a member elsewhere."""
+    host = f"parity-{prefix}"
+    web = group("sg-web", rule("w-ssh", protocol="tcp", port_min=22, port_max=22, prefix="10.0.0.0/24"),
+                rule("w-dns", protocol="udp", port_min=1000, port_max=1999),
+                rule("w-ping", protocol="icmp", port_min=8, port_max=0), rule("w-unreach", protocol="icmp", port_min=3),
+                rule("w-echo6", ethertype="IPv6", protocol="icmpv6", port_min=128),
+                rule("w-esp", ethertype="IPv6", protocol="esp"), rule("w-vrrp", protocol="112"),
+                rule("w-sctp", ethertype="IPv6", protocol="sctp", port_min=5, port_max=5),
+                rule("w-v6net", ethertype="IPv6", prefix="2001:db8::/64"),
+                rule("w-dns6", "egress", "IPv6", "udp", 53, 53, prefix="2001:db8::9/128"),
+                rule("w-web", protocol="tcp", port_min=80, port_max=80, remote_group="sg-default"), name="web")
+    ports = [
+        instance("port-1", "10.0.0.5", "2001:db8::5", groups=("sg-default", "sg-web"), host=host,
+                 allowed_address_pairs=(pair("10.0.0.100"), pair("10.0.2.0/24", "fa:16:3e:11:22:33"))),
+        instance("port-2", "10.0.0.6", groups=("sg-default",), host=host),
+        instance("port-3", "10.0.0.1", groups=(), host=host, device_owner="network:router_interface"),
+        instance("port-4", "10.0.0.9", groups=(), host=host, port_security_enabled=False),
+    ]
+    first = state_of(ports, [default_group(), web])
+    elsewhere = instance("port-9", "10.0.0.77", groups=("sg-default",), host="another-host")
+    smaller = group("sg-web", *(r for r in web.rules if r.id != "w-ssh"),
+                    rule("w-https", protocol="tcp", port_min=443, port_max=443), name="web")
+    second = state_of([*ports, elsewhere], [default_group(), smaller])
+    return [first, second]
+
+
+def test_fake_host_matches_real_ovs_with_the_ovs_firewall():
+    prefix = "nt" + secrets.token_hex(3)[:5]
+    config = dataclasses.replace(_config(prefix), firewall_driver="openvswitch")
+    real, fake = Side(RealHost(), config), Side(FakeHost(), config)
+    taps = [f"{prefix}t{n}" for n in range(1, 5)]
+    first, second = _firewall_states(prefix)
+    plug_all = [(tap, f"port-{n}", first.ports[f"port-{n}"].mac_address) for n, tap in enumerate(taps, 1)]
+    try:
+        steps = [
+            ("empty host", lambda side: None, first),
+            ("instances plugged", lambda side: [side.plug(*args) for args in plug_all], first),
+            ("nothing changed", lambda side: None, first),
+            ("a rule replaced, a remote group member added", lambda side: None, second),
+            ("a firewalled port unplugged", lambda side: side.unplug(taps[0]), second),
+            ("settled", lambda side: None, second),
+        ]
+        for label, act, state in steps:
+            results = []
+            for side in (real, fake):
+                act(side)
+                plan, reports = side.apply(state)
+                results.append((plan, reports, side.observed()))
+            (real_plan, real_reports, real_seen), (fake_plan, fake_reports, fake_seen) = results
+            assert fake_plan == real_plan, label
+            assert fake_reports == real_reports, label
+            assert fake_seen == real_seen, label
+            if label == "instances plugged":
+                assert any("ct(commit" in line for line in fake_seen[3][config.integration_bridge])
+        assert fake_reports == (NOTHING, NOTHING), "the last pass must change nothing"
+    except CommandFailed as error:
+        pytest.fail(f"{error}")
+    finally:
+        _cleanup(real.host, config, taps)
+
+
 def _commands(p: str) -> list[tuple[list[str], str | None]]:
     """Commands whose answers (status, output, message) must be the same from the fake and the real tools.
     Every name starts with the random prefix ``p``: internal ports become real devices on this host."""
@@ -203,6 +268,15 @@ def _commands(p: str) -> list[tuple[list[str], str | None]]:
         (["ovs-ofctl", "add-flow", bridge, "table=3,priority=9,in_port=LOCAL,vlan_tci=0x0000/0x1fff,"
                                            "actions=mod_vlan_vid:7,resubmit(,60)"], None),
         dump,
+        *((["ovs-ofctl", "add-flow", bridge, flow], None) for flow in _firewall_vocabulary(plain, hyphen)),
+        dump,
+        # flow mods in one bundle, as the OpenFlow realizer sends a few differences
+        (["ovs-ofctl", "--bundle", "add-flows", bridge, "-"],
+         "add table=9,priority=5,tcp,tp_dst=22,actions=drop\nadd table=9,priority=6,ip,actions=drop\n"),
+        (["ovs-ofctl", "--bundle", "add-flows", bridge, "-"], "delete_strict table=9,priority=5,tcp,tp_dst=22\n"
+         "add table=9,priority=6,ip,actions=NORMAL\ndelete_strict table=9,priority=8,ip\n"),
+        (["ovs-ofctl", "--bundle", "add-flows", bridge, "-"], "delete_strict table=9,priority=6,ip,actions=drop\n"),
+        dump,
         (["ovs-ofctl", "--bundle", "replace-flows", bridge, "-"], f"priority=2,in_port={p}none,actions=drop\n"),
         dump,
         ([*vsctl, "--", "--if-exists", "del-port", plain], None),
@@ -213,14 +287,37 @@ def _commands(p: str) -> list[tuple[list[str], str | None]]:
     ]
 
 
-_DEVICE_WARNING = re.compile(r"(could not open network device|default log directory)")
+def _firewall_vocabulary(plain: str, hyphen: str) -> list[str]:
+    """The OVS firewall's matches and actions in other spellings than the plan's, fields that ovs-ofctl
+    drops for want of their prerequisites, and what it refuses."""
+    return [
+        f"table=82,priority=70,ct_state=-trk+new,ct_mark=1,ct_zone=0x5,reg5=7,ip,nw_proto=6,tp_dst=0x16,"
+        f'actions=ct(zone=NXM_NX_REG6[0..15],commit,exec(load:1->NXM_NX_CT_MARK[])),output:{plain},output:"{hyphen}"',
+        f"table=71,reg5=0x7/0xff,in_port={plain},dl_src=FA:16:3E:00:00:01,arp,nw_src=10.0.0.5/24,"
+        "actions=load:0->NXM_NX_REG5[],load:0xffffffff->NXM_NX_REG6[0..31],ct_clear,resubmit(,72)",
+        "table=71,priority=95,icmp6,icmp_type=136,nd_target=2001:db8::1/64,ct_state=+est-rel+rpl,actions=strip_vlan",
+        "table=71,reg1=1,tp_dst=22,icmp6,nd_target=fe80::1,ipv6_src=2001:0db8::5/128,actions=NORMAL",
+        "table=71,reg1=2,udp,icmp_type=1,nw_dst=10.1.2.3/255.255.0.0,actions=drop",
+        "table=71,reg1=3,dl_type=0x86dd,nw_proto=50,ct_state=+inv+trk,actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
+        "table=71,reg1=4,tp_src=67,ip,ct_mark=0x1/0x1,actions=output:LOCAL",
+        "reg5=1,actions=ct(commit,zone=NXM_NX_REG6[0..15])",  # ct() needs an IP match
+        'ip,actions=output:"nosuch"',
+        "ct_state=+bogus,actions=drop",
+        "ip,actions=drop,NORMAL",
+    ]
+
+
+# Warnings and log lines, not answers: absent bond members, and ovs-ofctl's "normalization changed
+# ofp_match" notes (its answer is what dump-flows prints afterwards).
+_DEVICE_WARNING = re.compile(r"(could not open network device|default log directory|\|ofp_match\|INFO\|)")
 
 
 def _answer(host: Host, argv: list[str], input: str | None) -> tuple[int, str, str]:
     result = host.run(argv, input=input, check=False)
     stderr = "".join(line for line in result.stderr.splitlines(keepends=True)
                      if not _DEVICE_WARNING.search(line))  # real OVS warns about the absent bond members
-    lines = sorted(NUMBER.sub("in_port=N", result.stdout).splitlines())  # dump order is the switch's own
+    numbered = OUTPUT_NUMBER.sub("output:N", NUMBER.sub("in_port=N", result.stdout))
+    lines = sorted(numbered.splitlines())  # dump order is the switch's own
     return result.rc, lines, stderr
 
 

@@ -6,6 +6,8 @@ access port on VLAN 201 (patch-bond0 <-> patch-ex).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from neutrino.model import names
 from neutrino.model.host_config import HostConfig, PatchLink, PhysicalBridge
 from neutrino.model.resources import Network, Port
@@ -19,10 +21,11 @@ SEED = HostConfig(
     physical_bridges=(PhysicalBridge("br-bond0", ("p1p1", "p1p2"), bond="bond0"),),
     extra_bridges=("br-ex",),
     patch_links=(PatchLink("br-ex", "patch-bond0", "br-bond0", "patch-ex", peer_tag=201),),
-    # The L2 and realizer tests state L2 behaviour; security groups have their own plan tests
-    # (tests/unit/plan/test_*firewall.py), which set the driver they test.
-    firewall_driver="noop",
+    firewall_driver="openvswitch",  # Neutron's default; its flows have their own tests (test_*firewall*.py)
 )
+# For the tests that list every flow of a bridge: the L2 layer alone, without the firewall's ~50 flows
+# per port (driver noop leaves table 60 plain NORMAL).
+SEED_L2 = replace(SEED, firewall_driver="noop")
 
 
 def vlan_network(network_id: str, vid: int, physnet: str = "physnet1", **attrs) -> Network:

@@ -9,7 +9,7 @@ from neutrino.plan.build import build_plan
 from neutrino.plan.facts import HostFacts
 from neutrino.plan.l2 import links_for
 from neutrino.plan.tables import COOKIE
-from tests.unit.seed import SEED, api, facts, flat_network, plugged, port, tap, vlan_network
+from tests.unit.seed import SEED, SEED_L2, api, facts, flat_network, plugged, port, tap, vlan_network
 
 C = f"cookie={COOKIE:#x}"
 STATE = api(
@@ -25,7 +25,7 @@ def _flow_texts(plan, bridge: str) -> list[str]:
 
 
 def test_seed_plan_has_every_flow_of_every_bridge():
-    plan = build_plan(STATE, SEED, FACTS)
+    plan = build_plan(STATE, SEED_L2, FACTS)
     assert plan.local_vlans == {"net-a": 1, "net-f": 2}
     assert _flow_texts(plan, "br-int") == sorted([
         f"{C},table=0,priority=65535,dl_vlan=4095,actions=drop",

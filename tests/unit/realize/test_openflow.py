@@ -6,23 +6,24 @@ from __future__ import annotations
 import re
 
 from neutrino.host.fake import FakeHost
+from neutrino.model.host_config import HostConfig
 from neutrino.plan.tables import COOKIE
 from neutrino.realize.openflow import apply_flows, observe_flows
 from tests.unit.realize.passes import one_pass, plan_on
-from tests.unit.seed import api, mac_of, port, tap, vlan_network
+from tests.unit.seed import SEED, SEED_L2, api, mac_of, port, tap, vlan_network
 
 C = f"cookie={COOKIE:#x}"
 STATE = api([vlan_network("net-a", 100)], [port("vm1-port", "net-a"), port("vm2-port", "net-a",
                                                                            admin_state_up=False)])
 
 
-def _plugged_host() -> FakeHost:
+def _plugged_host(config: HostConfig = SEED) -> FakeHost:
     """A fake host where vm1 (bindable) and vm2 (admin down: parked) are plugged and one pass has run."""
     host = FakeHost()
-    one_pass(host, STATE)
+    one_pass(host, STATE, config)
     for port_id in ("vm1-port", "vm2-port"):
         host.plug("br-int", tap(port_id), port_id, mac_of(port_id))
-    one_pass(host, STATE)
+    one_pass(host, STATE, config)
     return host
 
 
@@ -31,7 +32,7 @@ def _ofctl(host: FakeHost, *args: str) -> None:
 
 
 def test_applying_a_plan_installs_every_flow_as_ovs_prints_it():
-    host = _plugged_host()
+    host = _plugged_host(SEED_L2)  # the L2 flows alone; the firewall's are in test_firewall_flows.py
     assert sorted(host.flow_lines("br-int")) == sorted([
         f" {C}, priority=65535,dl_vlan=4095 actions=drop",
         f" {C}, priority=3,in_port=\"int-br-bond0\",dl_vlan=100 actions=mod_vlan_vid:1,resubmit(,60)",
