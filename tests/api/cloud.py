@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from neutrino.config import Quotas, Settings
 from neutrino.model.ranges import parse_vlan_ranges
 from tests.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, Api, issue_token, make_services
@@ -71,3 +73,29 @@ def cloud_in(directory: Path, wide: bool = True, with_other: bool = True, **over
             yield Cloud(admin, demo, other, services)
     finally:
         services.store.dispose()
+
+
+def module_cloud(name: str, with_other: bool = True):
+    """The module-scoped fixtures a test module assigns to its own names:
+
+        cloud, admin, demo, other = module_cloud("ports")
+    """
+
+    @pytest.fixture(scope="module")
+    def cloud(tmp_path_factory):
+        with cloud_in(tmp_path_factory.mktemp(name), with_other=with_other) as built:
+            yield built
+
+    @pytest.fixture(scope="module")
+    def admin(cloud):
+        return cloud.admin
+
+    @pytest.fixture(scope="module")
+    def demo(cloud):
+        return cloud.demo
+
+    @pytest.fixture(scope="module")
+    def other(cloud):
+        return cloud.other
+
+    return cloud, admin, demo, other

@@ -9,27 +9,14 @@ from __future__ import annotations
 import pytest
 
 from neutrino.model.ranges import parse_vlan_ranges
-from tests.api.cloud import cloud_in
+from tests.api.cloud import cloud_in, module_cloud
 from tests.api.expect import error
 from tests.api.refusal import feed_revision, ids, refused, unchanged
 
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    with cloud_in(tmp_path_factory.mktemp("networks"), with_other=False) as cloud:
-        yield cloud
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    return cloud.admin
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    return cloud.demo
+cloud, admin, demo, _other = module_cloud("networks", with_other=False)
 
 
 @pytest.fixture

@@ -8,32 +8,14 @@ import ipaddress
 
 import pytest
 
-from tests.api.cloud import cloud_in
+from tests.api.cloud import module_cloud
 from tests.api.expect import error
 from tests.api.refusal import ids, refused, unchanged
 
 MISSING = "7c6c4f7e-52b6-4b8c-a8f4-9a1c1f9a9d11"
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    with cloud_in(tmp_path_factory.mktemp("ports")) as cloud:
-        yield cloud
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    return cloud.admin
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    return cloud.demo
-
-
-@pytest.fixture(scope="module")
-def other(cloud):
-    return cloud.other
+cloud, admin, demo, other = module_cloud("ports")
 
 
 @pytest.fixture

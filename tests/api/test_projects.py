@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.cloud import cloud_in
+from tests.api.cloud import module_cloud
 from tests.api.expect import error
 from tests.api.refusal import ids, refused
 
@@ -16,25 +16,7 @@ MEMBER = {"networks": "network", "subnets": "subnet", "ports": "port", "security
           "security_group_rules": "security_group_rule"}
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    with cloud_in(tmp_path_factory.mktemp("projects")) as cloud:
-        yield cloud
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    return cloud.admin
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    return cloud.demo
-
-
-@pytest.fixture(scope="module")
-def other(cloud):
-    return cloud.other
+cloud, admin, demo, other = module_cloud("projects")
 
 
 def estate(api, cidr: str) -> dict[str, dict]:

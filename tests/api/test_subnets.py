@@ -6,30 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.cloud import cloud_in
+from tests.api.cloud import module_cloud
 from tests.api.expect import error
 from tests.api.refusal import ids, refused, unchanged
 
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    with cloud_in(tmp_path_factory.mktemp("subnets")) as cloud:
-        yield cloud
-
-
-@pytest.fixture(scope="module")
-def admin(cloud):
-    return cloud.admin
-
-
-@pytest.fixture(scope="module")
-def demo(cloud):
-    return cloud.demo
-
-
-@pytest.fixture(scope="module")
-def other(cloud):
-    return cloud.other
+cloud, admin, demo, other = module_cloud("subnets")
 
 
 @pytest.fixture
