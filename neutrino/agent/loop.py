@@ -111,9 +111,23 @@ class Agent:
     def _heartbeats(self) -> None:
         while not self.stop.wait(self.settings.heartbeat_seconds):
             try:
-                self.server.heartbeat(self.configurations())
+                self._report_state()
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried at the next tick
                 log.warning("heartbeat failed: %s", exc)
+
+    def _report_state(self, start_flag: bool = False) -> None:
+        """One heartbeat per role this process plays on its host, as Neutron's three agents would send."""
+        for agent_type, binary, configurations in self.roles():
+            self.server.heartbeat(configurations, start_flag=start_flag, agent_type=agent_type, binary=binary)
+
+    def roles(self) -> list[tuple[str, str, dict]]:
+        """(agent_type, binary, configurations) of each agent this process is: the L2 agent, the L3 agent
+        (routers in qrouter- namespaces) and the DHCP agent (dnsmasq in qdhcp- namespaces)."""
+        return [
+            ("Open vSwitch agent", "neutrino-agent", self.configurations()),
+            ("L3 agent", "neutrino-l3-agent", {"agent_mode": "legacy", "interface_driver": "openvswitch"}),
+            ("DHCP agent", "neutrino-dhcp-agent", {"dhcp_driver": "dnsmasq", "interface_driver": "openvswitch"}),
+        ]
 
     def configurations(self) -> dict:
         return {
@@ -201,7 +215,7 @@ class Agent:
         ports to a host that would leave them unfiltered."""
         if self._filters_with_iptables:
             read_bridge_netfilter(self.host)
-        self.server.heartbeat(self.configurations(), start_flag=True)
+        self._report_state(start_flag=True)
         snapshot = self.feed.snapshot()
         self._publish(state_from_resources(snapshot.revision, snapshot.resources))
         threading.Thread(target=self._follow_feed, args=(snapshot,), name="feed", daemon=True).start()

@@ -77,8 +77,9 @@ class ServerApi:
             raise ServerError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json()
 
-    def heartbeat(self, configurations: dict, start_flag: bool = False) -> dict:
-        body = {"agent": {"host": self.settings.host.host, "agent_type": AGENT_TYPE, "binary": BINARY,
+    def heartbeat(self, configurations: dict, start_flag: bool = False, agent_type: str = AGENT_TYPE,
+                  binary: str = BINARY) -> dict:
+        body = {"agent": {"host": self.settings.host.host, "agent_type": agent_type, "binary": binary,
                           "configurations": configurations, "start_flag": start_flag}}
         return self._request("POST", "/neutrino/v1/agents/heartbeat", body)["agent"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # What the feed carries, in the order a snapshot lists them.
-KINDS = ("network", "subnet", "security_group", "security_group_rule", "port", "agent")
+KINDS = ("network", "subnet", "security_group", "security_group_rule", "port", "agent", "router", "floatingip")
 
 
 @dataclass(frozen=True)

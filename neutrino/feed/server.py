@@ -51,7 +51,8 @@ class Feed:
     def snapshot(self) -> dict:
         with self.store.read() as session:
             revision, _ = read_head(session)
-            resources = {kind: self.services.by_kind[kind].views(session, ADMIN) for kind in KINDS}
+            resources = {kind: self.services.by_kind[kind].views(session, ADMIN)
+                         for kind in KINDS if kind in self.services.by_kind}
         return {"revision": revision, "resources": resources}
 
     def changes_after(self, since: int, limit: int = MAX_CHANGES) -> tuple[int, list[Change]]:

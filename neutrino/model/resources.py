@@ -99,6 +99,36 @@ class Agent:
     configurations: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class Router:
+    """A router. Where it runs is where its ports are bound: its interface ports (device_owner
+    ``network:router_interface``, device_id = the router id) and gateway port (``network:router_gateway``)
+    carry the binding:host_id of the L3 agent hosting it."""
+
+    id: str
+    name: str = ""
+    project_id: str = ""
+    admin_state_up: bool = True
+    status: str = "ACTIVE"
+    gateway_network_id: str | None = None  # external_gateway_info.network_id
+    enable_snat: bool = True
+    external_fixed_ips: tuple[FixedIp, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()  # (destination, nexthop)
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    id: str
+    floating_ip_address: str
+    floating_network_id: str
+    project_id: str = ""
+    router_id: str | None = None
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    status: str = "DOWN"
+    description: str = ""
+
+
 def network_from_body(body: dict) -> Network:
     return Network(
         id=body["id"], name=body.get("name", ""), project_id=body.get("project_id", ""),
@@ -155,3 +185,25 @@ def security_group_from_body(body: dict) -> SecurityGroup:
 def agent_from_body(body: dict) -> Agent:
     return Agent(id=body["id"], host=body["host"], agent_type=body["agent_type"], alive=body.get("alive", False),
                  heartbeat_timestamp=body.get("heartbeat_timestamp"))
+
+
+def router_from_body(body: dict) -> Router:
+    gateway = body.get("external_gateway_info") or {}
+    return Router(
+        id=body["id"], name=body.get("name", ""), project_id=body.get("project_id", ""),
+        admin_state_up=body.get("admin_state_up", True), status=body.get("status", "ACTIVE"),
+        gateway_network_id=gateway.get("network_id"), enable_snat=gateway.get("enable_snat", True),
+        external_fixed_ips=tuple(FixedIp(f["subnet_id"], f["ip_address"])
+                                 for f in gateway.get("external_fixed_ips", ())),
+        routes=tuple((r["destination"], r["nexthop"]) for r in body.get("routes", ())),
+    )
+
+
+def floating_ip_from_body(body: dict) -> FloatingIp:
+    return FloatingIp(
+        id=body["id"], floating_ip_address=body["floating_ip_address"],
+        floating_network_id=body["floating_network_id"], project_id=body.get("project_id", ""),
+        router_id=body.get("router_id"), port_id=body.get("port_id"),
+        fixed_ip_address=body.get("fixed_ip_address"), status=body.get("status", "DOWN"),
+        description=body.get("description", ""),
+    )

@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 
 from neutrino.model.resources import (
     Agent,
+    FloatingIp,
     Network,
     Port,
+    Router,
     SecurityGroup,
     Subnet,
     agent_from_body,
+    floating_ip_from_body,
     network_from_body,
     port_from_body,
+    router_from_body,
     security_group_from_body,
     subnet_from_body,
 )
@@ -26,6 +30,8 @@ class ApiState:
     ports: dict[str, Port] = field(default_factory=dict)
     security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
+    routers: dict[str, Router] = field(default_factory=dict)
+    floatingips: dict[str, FloatingIp] = field(default_factory=dict)
 
     def ports_bound_to(self, host: str) -> list[Port]:
         return [port for port in self.ports.values() if port.host_id == host]
@@ -38,6 +44,8 @@ KINDS = {
     "port": ("ports", port_from_body),
     "security_group": ("security_groups", security_group_from_body),
     "agent": ("agents", agent_from_body),
+    "router": ("routers", router_from_body),
+    "floatingip": ("floatingips", floating_ip_from_body),
 }
 
 

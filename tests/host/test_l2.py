@@ -41,8 +41,10 @@ def test_bridges_and_patches(make_host, cloud):
     assert _one(phys_flows, "priority=2,in_port=phy-br-phys ").endswith("actions=drop")
     assert all(f"cookie={COOKIE}," in flow for flow in int_flows + phys_flows)
 
-    [agent] = cloud.agents(host.name)
-    assert (agent["agent_type"], agent["alive"]) == ("Open vSwitch agent", True)
+    agents = {a["agent_type"]: a for a in cloud.agents(host.name)}
+    assert set(agents) == {"Open vSwitch agent", "L3 agent", "DHCP agent"}
+    agent = agents["Open vSwitch agent"]
+    assert agent["alive"] is True
     assert agent["configurations"]["bridge_mappings"] == {"physnet1": "br-phys"}
 
 

@@ -30,7 +30,7 @@ class Server:
     def report_statuses(self, statuses: dict[str, str]) -> None:
         self.statuses.update(statuses)
 
-    def heartbeat(self, configurations: dict, start_flag: bool = False) -> None:
+    def heartbeat(self, configurations: dict, start_flag: bool = False, **identity) -> None:
         self.heartbeats += 1
 
 
