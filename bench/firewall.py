@@ -1,16 +1,19 @@
 """Security group firewall benchmark (issue 4): prints a table, asserts nothing.
 
-    sudo .venv/bin/python bench/firewall.py [--ports 100] [--repeat 20] [--quick]
+    sudo .venv/bin/python bench/firewall.py [--driver openvswitch|iptables_hybrid] [--ports 100] [--repeat 20]
+        [--quick]
 
 1. full apply: 1,000 rules across 100 ports (100 groups of 10 rules, each port plugged as an instance
    with ``realize.instances.plug_instance``), br-int's flows deleted, then (a) observe + plan + apply
    timed in this process, and (b) a restarted agent's first pass, as the agent logs it.
 2. one rule change: from the API call adding (or deleting) an ingress rule of a plugged port's group
-   until its flow is in (or gone from) br-int, as ``ovs-ofctl monitor br watch:`` reports it.
+   until its flow is in (or gone from) br-int, as ``ovs-ofctl monitor br watch:`` reports it (with
+   ``--driver iptables_hybrid``: until its iptables rule is in or gone, as ``nft monitor`` reports it).
 3. remote group membership: from the API call putting a port into a group that the group's own rule
-   names as its remote, until a member port on this host has a flow admitting the new address.
+   names as its remote, until a member port on this host has a flow (rule) admitting the new address.
 4. iperf3 TCP throughput between two instances on this host, the receiver's port holding 100 rules,
-   with the OVS firewall and then with ``firewall_driver = "noop"`` (the agent restarted with it).
+   with the firewall and then with ``firewall_driver = "noop"`` (the agent restarted with it; for
+   iptables_hybrid, our chains removed too, since driver noop leaves iptables alone).
 
 Runs on this machine's Open vSwitch with bridges, namespaces and a host name carrying a random
 ``nf<hex>`` prefix, all removed at the end; the API server and the agent run as subprocesses on a
@@ -45,7 +48,9 @@ from neutrino.host.runner import RealHost  # noqa: E402
 from neutrino.model.host_config import HostConfig  # noqa: E402
 from neutrino.model.state import state_from_resources  # noqa: E402
 from neutrino.plan.build import build_plan  # noqa: E402
+from neutrino.realize.dhcp import remove_dhcp_servers  # noqa: E402
 from neutrino.realize.instances import InstanceSpec, plug_instance, unplug_instance  # noqa: E402
+from neutrino.realize.iptables import apply_iptables, observe_filter, remove_filter  # noqa: E402
 from neutrino.realize.openflow import apply_flows, observe_flows_of  # noqa: E402
 from neutrino.realize.ovsdb import apply_ovsdb, observe_ovs  # noqa: E402
 
@@ -55,8 +60,8 @@ SETTLE_SECONDS = 0.3  # between changes: the previous change's pass is over
 
 
 class Bench:
-    def __init__(self, workdir: Path, prefix: str):
-        self.workdir, self.prefix = workdir, prefix
+    def __init__(self, workdir: Path, prefix: str, driver: str = "openvswitch"):
+        self.workdir, self.prefix, self.driver = workdir, prefix, driver
         self.host_name = f"bench-{prefix}"
         self.int_bridge, self.phys_bridge = f"{prefix}-int", f"{prefix}-phys"
         self.url = f"http://127.0.0.1:{free_port()}"
@@ -64,7 +69,7 @@ class Bench:
         self.host = RealHost()
         self.processes: dict[str, subprocess.Popen] = {}
         self.instances: list[tuple[str, str]] = []  # (namespace, port id)
-        self.configs = {driver: self._write_config(driver) for driver in ("openvswitch", "noop")}
+        self.configs = {name: self._write_config(name) for name in (driver, "noop")}
 
     def _write_config(self, driver: str) -> Path:
         path = self.workdir / f"agent-{driver}.toml"
@@ -85,7 +90,11 @@ firewall_driver = "{driver}"
     @property
     def config(self) -> HostConfig:
         return HostConfig(host=self.host_name, integration_bridge=self.int_bridge,
-                          bridge_mappings={"physnet1": self.phys_bridge}, firewall_driver="openvswitch")
+                          bridge_mappings={"physnet1": self.phys_bridge}, firewall_driver=self.driver)
+
+    @property
+    def hybrid(self) -> bool:
+        return self.driver == "iptables_hybrid"
 
     # --- processes ---
 
@@ -118,8 +127,9 @@ firewall_driver = "{driver}"
         self.call("PUT", "/v2.0/quotas/admin", {"quota": {key: -1 for key in (
             "port", "network", "subnet", "security_group", "security_group_rule")}})
 
-    def start_agent(self, driver: str = "openvswitch") -> float | None:
+    def start_agent(self, driver: str | None = None) -> float | None:
         """Start the agent; return when its first pass is done, with that pass's own time (s)."""
+        driver = driver or self.driver
         log_path = self.workdir / "agent.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
         self.start("agent", [sys.executable, "-m", "neutrino.cli.main", "agent", "--config",
@@ -163,7 +173,7 @@ firewall_driver = "{driver}"
     def plug(self, port: dict, namespace: str) -> InstanceSpec:
         address = port["fixed_ips"][0]["ip_address"]
         spec = InstanceSpec(namespace, port["id"], port["mac_address"], (f"{address}/{PREFIX_LENGTH}",),
-                            None, 1500, self.int_bridge)
+                            None, 1500, self.int_bridge, hybrid=self.hybrid)
         plug_instance(self.host, spec)
         self.instances.append((namespace, port["id"]))
         return spec
@@ -180,13 +190,25 @@ firewall_driver = "{driver}"
 
     # --- the switch ---
 
-    def watch(self, match: str) -> FlowWatch:
-        return FlowWatch(self.int_bridge, match)
+    def watch_rule(self, tcp_port: int) -> FlowWatch | RuleWatch:
+        """Until an ingress rule admitting TCP to ``tcp_port`` is in (out of) the data plane."""
+        if self.hybrid:
+            return RuleWatch(f"tcp dport {tcp_port} ", self.prefix)
+        return FlowWatch(self.int_bridge, f"table=82,tcp,tp_dst={tcp_port}")
+
+    def watch_source(self, address: str) -> FlowWatch | RuleWatch:
+        """Until an ingress rule admitting ``address`` is in the data plane."""
+        if self.hybrid:
+            return RuleWatch(f"ip saddr {address} ", self.prefix)
+        return FlowWatch(self.int_bridge, f"table=82,ip,nw_src={address}")
 
     def cleanup(self) -> None:
         self.stop("agent")
+        remove_dhcp_servers(self.host, self.workdir / "agent" / "dhcp")  # dnsmasq outlives the agent
         for namespace, port_id in self.instances:
             unplug_instance(self.host, namespace, port_id, self.int_bridge)
+        if self.hybrid:
+            remove_filter(self.host)
         for bridge in (self.int_bridge, self.phys_bridge):
             self.host.run(["ovs-vsctl", "--if-exists", "del-br", bridge], check=False)
         self.stop("server")
@@ -235,6 +257,64 @@ class FlowWatch:
         return True
 
 
+class RuleWatch:
+    """``nft -a monitor rules``: the kernel reports each rule added or deleted (iptables here is the nf_tables
+    backend), so an iptables_hybrid change is seen without polling. A rule added whose text contains
+    ``text`` is ADDED; the deletion of that rule (by its handle) is DELETED."""
+
+    def __init__(self, text: str, prefix: str):
+        self.text, self.handle = text, None
+        self.process = subprocess.Popen(["stdbuf", "-oL", "nft", "-a", "monitor"],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.process.stdout, selectors.EVENT_READ)
+        self.lines: list[str] = []
+        self.partial = ""
+        # nft monitor says nothing when it is ready: a table of our own, added and deleted, says it
+        marker = f"{prefix}-ready"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            subprocess.run(["nft", "add", "table", "ip", marker], check=True)
+            subprocess.run(["nft", "delete", "table", "ip", marker], check=True)
+            if self._line_with(f"delete table ip {marker}", 0.2):
+                return
+        raise SystemExit("nft monitor did not start")
+
+    def __enter__(self) -> RuleWatch:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+        self.selector.close()
+
+    def wait(self, event: str, limit: float = 10.0) -> bool:
+        if event == "ADDED":
+            line = self._line_with(self.text, limit, prefix="add rule ")
+            if line:
+                self.handle = line.rsplit("# handle ", 1)[1].strip()
+            return line is not None
+        return self.handle is not None and self._line_with(f" handle {self.handle}", limit,
+                                                           prefix="delete rule ", at_end=True) is not None
+
+    def _line_with(self, text: str, limit: float, prefix: str = "", at_end: bool = False) -> str | None:
+        deadline = time.monotonic() + limit
+        while True:
+            while self.lines:
+                line = self.lines.pop(0).rstrip()
+                if line.startswith(prefix) and (line.endswith(text) if at_end else text in line):
+                    return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.selector.select(remaining):
+                return None
+            chunk = os.read(self.process.stdout.fileno(), 65536).decode()
+            if not chunk:
+                return None
+            *complete, self.partial = (self.partial + chunk).split("\n")
+            self.lines += complete
+
+
 def port_rules(index: int) -> list[dict]:
     """Eight ingress rules for port ``index`` (its group has Neutron's two default egress rules too)."""
     return [
@@ -267,17 +347,30 @@ def full_apply_in_process(bench: Bench) -> tuple[float, float, int]:
     with FeedClient(bench.url) as feed:
         snapshot = feed.snapshot()
     state = state_from_resources(snapshot.revision, snapshot.resources)
-    bench.host.run(["ovs-ofctl", "del-flows", bench.int_bridge])
+    remove_firewall(bench)
     started = time.perf_counter()
     config = bench.config
     observed = observe_ovs(bench.host)
     installed = observe_flows_of(bench.host, [config.integration_bridge, bench.phys_bridge])
-    plan = build_plan(state, config, facts_from(observed, config))
+    filters = observe_filter(bench.host) if bench.hybrid else None
+    zones = filters.conntrack_zones if filters is not None else None
+    plan = build_plan(state, config, facts_from(observed, config, zones))
     planned = time.perf_counter()
     apply_ovsdb(bench.host, plan, observed)
     report = apply_flows(bench.host, plan, observed=installed)
+    added = len(report.added)
+    if filters is not None:
+        added += len(plan.filter_rules)
+        apply_iptables(bench.host, plan, filters)
     done = time.perf_counter()
-    return planned - started, done - planned, len(report.added)
+    return planned - started, done - planned, added
+
+
+def remove_firewall(bench: Bench) -> None:
+    """br-int's flows deleted, and with iptables_hybrid our chains too (the agent is stopped)."""
+    bench.host.run(["ovs-ofctl", "del-flows", bench.int_bridge])
+    if bench.hybrid:
+        remove_filter(bench.host)
 
 
 def rule_changes(bench: Bench, group: str, repeat: int) -> tuple[list[float], list[float], list[float], int]:
@@ -286,7 +379,7 @@ def rule_changes(bench: Bench, group: str, repeat: int) -> tuple[list[float], li
     added, removed, answered, misses = [], [], [], 0
     for index in range(repeat):
         tcp_port = 30000 + index
-        with bench.watch(f"table=82,tcp,tp_dst={tcp_port}") as watch:
+        with bench.watch_rule(tcp_port) as watch:
             started = time.perf_counter()
             rule = bench.call("POST", "/v2.0/security-group-rules", {"security_group_rule": {
                 "security_group_id": group, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
@@ -321,7 +414,7 @@ def membership_changes(bench: Bench, network: str, repeat: int) -> tuple[list[fl
         newcomer = bench.create_port(network, [], host=f"{bench.prefix}-elsewhere")
         address = newcomer["fixed_ips"][0]["ip_address"]
         time.sleep(SETTLE_SECONDS)  # the creation's own pass is over before the clock starts
-        with bench.watch(f"table=82,ip,nw_src={address}") as watch:
+        with bench.watch_source(address) as watch:
             started = time.perf_counter()
             bench.call("PUT", f"/v2.0/ports/{newcomer['id']}", {"port": {"security_groups": [group]}})
             answered.append(time.perf_counter() - started)
@@ -377,14 +470,17 @@ def throughput(bench: Bench, pair: tuple[str, str, str], rounds: int, seconds: i
         with_firewall.append(iperf(*pair, seconds))
         bench.stop("agent")
         bench.start_agent("noop")  # its first pass removes every firewall flow
+        if bench.hybrid:
+            remove_filter(bench.host)  # ...and leaves iptables as it is
         without_firewall.append(iperf(*pair, seconds))
         bench.stop("agent")
-        bench.start_agent("openvswitch")
+        bench.start_agent()
     return statistics.median(with_firewall), statistics.median(without_firewall)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--driver", choices=("openvswitch", "iptables_hybrid"), default="openvswitch")
     parser.add_argument("--ports", type=int, default=100, help="ports of 10 rules each (100: 1,000 rules)")
     parser.add_argument("--repeat", type=int, default=20, help="rule and membership changes measured")
     parser.add_argument("--seconds", type=int, default=5, help="each iperf3 run")
@@ -400,11 +496,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
         workdir = Path(args.logs or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        bench = Bench(workdir, prefix)
+        workdir.chmod(0o755)  # the agent's DHCP directory is under it, and dnsmasq reads it unprivileged
+        bench = Bench(workdir, prefix, args.driver)
         try:
             rows = run(bench, args)
         finally:
             bench.cleanup()
+    print(f"firewall_driver = {args.driver!r}")
     print_table(rows)
 
 
@@ -416,7 +514,7 @@ def run(bench: Bench, args) -> list[tuple]:
     receiver, sender, address = iperf_pair(bench, network)
     bench.stop("agent")
     plan_s, apply_s, flows = full_apply_in_process(bench)
-    bench.host.run(["ovs-ofctl", "del-flows", bench.int_bridge])
+    remove_firewall(bench)
     agent_first = bench.start_agent()
     added, removed, rule_answers, rule_misses = rule_changes(bench, made[0][0], args.repeat)
     joined, member_answers, member_misses = membership_changes(bench, network, args.repeat)
@@ -424,13 +522,13 @@ def run(bench: Bench, args) -> list[tuple]:
     rules = args.ports * 10
     return [
         (f"full apply, {rules} rules / {args.ports} ports: plan (ms)", 1, plan_s * 1000, plan_s * 1000, ""),
-        (f"full apply: observe+plan+apply, {flows} flows (ms)", 1, (plan_s + apply_s) * 1000,
+        (f"full apply: observe+plan+apply, {flows} {'flows+rules' if bench.hybrid else 'flows'} (ms)", 1, (plan_s + apply_s) * 1000,
          (plan_s + apply_s) * 1000, "<= 2000"),
         ("full apply: agent's first pass after restart (ms)", 1, (agent_first or 0) * 1000,
          (agent_first or 0) * 1000, "<= 2000"),
-        ("rule added: API call -> flow installed (ms)", len(added), _p50(added), _p95(added), "<= 100"),
+        (f"rule added: API call -> {'rule' if bench.hybrid else 'flow'} installed (ms)", len(added), _p50(added), _p95(added), "<= 100"),
         ("  of which the API answering the add (ms)", len(rule_answers), _p50(rule_answers), _p95(rule_answers), ""),
-        ("rule deleted: API call -> flow removed (ms)", len(removed), _p50(removed), _p95(removed), "<= 100"),
+        (f"rule deleted: API call -> {'rule' if bench.hybrid else 'flow'} removed (ms)", len(removed), _p50(removed), _p95(removed), "<= 100"),
         ("remote group member added -> peer admits it (ms)", len(joined), _p50(joined), _p95(joined), "<= 200"),
         ("  of which the API answering the port update (ms)", len(member_answers), _p50(member_answers),
          _p95(member_answers), ""),

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from neutrino.host.runner import RealHost  # noqa: E402
 from neutrino.plan.host_plan import Bridge, Flow, HostPlan  # noqa: E402
+from neutrino.realize.dhcp import remove_dhcp_servers  # noqa: E402
 from neutrino.realize.instances import InstanceSpec, plug_instance, unplug_instance  # noqa: E402
 from neutrino.realize.openflow import apply_flows  # noqa: E402
 
@@ -149,6 +150,7 @@ bridge_mappings = {{ physnet1 = "{PHYS_BRIDGE}" }}
 
     def cleanup(self) -> None:
         self.stop("agent")
+        remove_dhcp_servers(self.host, self.workdir / "agent" / "dhcp")  # dnsmasq outlives the agent
         for name, port_id in self.instances:
             unplug_instance(self.host, name, port_id, INT_BRIDGE)
         for bridge in (INT_BRIDGE, PHYS_BRIDGE, "nb-flows"):

@@ -73,10 +73,17 @@ class AgentSettings:
     state_dir: Path = DEFAULT_STATE_DIR / "agent"
     heartbeat_seconds: float = 10.0
     resync_seconds: float = 5.0
+    # dnsmasq's files, one directory per network (Neutron's $state_path/dhcp); default <state_dir>/dhcp.
+    # dnsmasq reads them as an unprivileged user: it and its parents must be searchable by others.
+    dhcp_dir: Path | None = None
 
     @property
     def identity_url(self) -> str:
         return self.auth_url or self.server_url.rstrip("/") + "/identity"
+
+    @property
+    def dhcp_directory(self) -> Path:
+        return self.dhcp_dir or self.state_dir / "dhcp"
 
 
 def load_agent_settings(path: Path, default_host: str) -> AgentSettings:
@@ -100,4 +107,5 @@ def load_agent_settings(path: Path, default_host: str) -> AgentSettings:
         state_dir=Path(agent.get("state_dir", str(DEFAULT_STATE_DIR / "agent"))),
         heartbeat_seconds=float(agent.get("heartbeat_seconds", 10.0)),
         resync_seconds=float(agent.get("resync_seconds", 5.0)),
+        dhcp_dir=Path(agent["dhcp_dir"]) if agent.get("dhcp_dir") else None,
     )

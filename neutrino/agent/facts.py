@@ -1,6 +1,7 @@
 """Reads what the plan needs from the host: the ports plugged into br-int with an iface-id (as
-Nova/os-vif and ``neutrino plug`` plug them), the local VLAN each one carried before, and (iptables_hybrid)
-the conntrack zone each port's raw rules set, so a restarted agent renumbers neither."""
+Nova/os-vif and ``neutrino plug`` plug them, and the legs neutrino plugs itself, marked ``owned``), the
+local VLAN each one carried before, and (iptables_hybrid) the conntrack zone each port's raw rules set,
+so a restarted agent renumbers neither."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def facts_from(observed: ObservedOvs, config: HostConfig, conntrack_zones: dict[
     plugged = []
     for port in observed.ports.values():
         ids = dict(port.iface_external_ids)
-        if port.bridge != config.integration_bridge or "iface-id" not in ids or port.owned:
+        if port.bridge != config.integration_bridge or "iface-id" not in ids:
             continue
         other = dict(port.other_config)
         tag = other.get("tag", "")
@@ -23,6 +24,7 @@ def facts_from(observed: ObservedOvs, config: HostConfig, conntrack_zones: dict[
             name=port.name, bridge=port.bridge, iface_id=ids["iface-id"],
             mac=ids.get("attached-mac") or port.mac_in_use, ofport=port.ofport,
             net_uuid=other.get("net_uuid") or None, local_vlan=int(tag) if tag.isdigit() else None,
+            owned=port.owned,
         ))
     plugged.sort(key=lambda p: p.name)
     return HostFacts(plugged=tuple(plugged), conntrack_zones=tuple(sorted((conntrack_zones or {}).items())))

@@ -56,7 +56,7 @@ class Credentials:
 
 
 class ServerApi:
-    """Heartbeats and port status for one host."""
+    """Heartbeats, port and floating IP status for one host."""
 
     def __init__(self, settings: AgentSettings, credentials: Credentials):
         self.settings = settings
@@ -86,6 +86,11 @@ class ServerApi:
     def report_statuses(self, statuses: dict[str, str]) -> list[str]:
         path = f"/neutrino/v1/hosts/{self.settings.host.host}/ports/status"
         return self._request("PUT", path, {"ports": statuses})["ignored"]
+
+    def report_floatingip_statuses(self, statuses: dict[str, str]) -> list[str]:
+        """The floating IPs of the routers this host runs: ACTIVE, DOWN or ERROR. Returns the ignored ids."""
+        path = f"/neutrino/v1/hosts/{self.settings.host.host}/floatingips/status"
+        return self._request("PUT", path, {"floatingips": statuses})["ignored"]
 
     def close(self) -> None:
         self.client.close()

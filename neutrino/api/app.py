@@ -22,7 +22,9 @@ from neutrino.api.controller import Controller
 from neutrino.api.definition import Resource
 from neutrino.api.extensions import all_extensions
 from neutrino.api.host_agents import add_host_agent_routes
-from neutrino.api.resources import agents, networks, ports, security_groups, subnets
+from neutrino.api.resources import agents, floatingips, networks, ports, routers, security_groups, subnets
+from neutrino.api.router_actions import add_router_action_routes
+from neutrino.api.trace import add_trace_routes
 from neutrino.config import Settings
 from neutrino.feed.server import Feed, FeedGone
 from neutrino.services import errors as e
@@ -44,6 +46,8 @@ def resources_for(services: Services) -> list[Resource]:
         security_groups.group_resource(services.security_groups),
         security_groups.rule_resource(services.security_group_rules),
         agents.resource(services.agents),
+        routers.resource(services.routers),
+        floatingips.resource(services.floating_ips),
     ]
 
 
@@ -97,6 +101,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     _add_quota_routes(app, services, authenticate)
     _add_feed_routes(app, feed, authenticate)
     add_host_agent_routes(app, services, authenticate)
+    add_trace_routes(app, feed, authenticate)
+    add_router_action_routes(app, services, Controller(app.state.resources["routers"], services.store), authenticate)
     from neutrino.api.openapi import openapi_document
 
     app.add_api_route("/openapi.json", lambda: json_response(openapi_document(resources)), methods=["GET"],

@@ -2,6 +2,11 @@
 
     POST /neutrino/v1/agents/heartbeat            {"agent": {host, agent_type, binary, configurations, start_flag}}
     PUT  /neutrino/v1/hosts/{host}/ports/status   {"ports": {port_id: "ACTIVE" | "DOWN" | "BUILD"}}
+    PUT  /neutrino/v1/hosts/{host}/floatingips/status
+                                                  {"floatingips": {floatingip_id: "ACTIVE" | "DOWN" | "ERROR"}}
+
+Both status calls answer {"ignored": [ids]}: those the host may not set (unknown, or not bound to it;
+a floating IP is the host's when the router it goes through is hosted there).
 
 A heartbeat registers the agent (``openstack network agent list`` shows it) and, when the agent is
 new, back, or reconfigured, binds again the ports whose binding:host_id is its host.
@@ -19,6 +24,7 @@ from neutrino.services.context import ADMIN
 from neutrino.services.core import Services
 
 STATUSES = ("ACTIVE", "DOWN", "BUILD")
+FLOATING_IP_STATUSES = ("ACTIVE", "DOWN", "ERROR")
 
 
 def _heartbeat_body(raw: bytes) -> dict:
@@ -40,12 +46,12 @@ def _heartbeat_body(raw: bytes) -> dict:
         raise e.HTTPBadRequest(f"Invalid heartbeat: {exc}") from None
 
 
-def _statuses_body(raw: bytes) -> dict[str, str]:
+def _statuses_body(raw: bytes, key: str = "ports", allowed: tuple[str, ...] = STATUSES) -> dict[str, str]:
     data = parse_json(raw)
-    ports = data.get("ports") if isinstance(data, dict) else None
-    if not isinstance(ports, dict) or not all(s in STATUSES for s in ports.values()):
-        raise e.HTTPBadRequest(f"Expected {{\"ports\": {{port_id: one of {list(STATUSES)}}}}}")
-    return ports
+    statuses = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(statuses, dict) or not all(s in allowed for s in statuses.values()):
+        raise e.HTTPBadRequest(f"Expected {{\"{key}\": {{id: one of {list(allowed)}}}}}")
+    return statuses
 
 
 def add_host_agent_routes(app: FastAPI, services: Services, authenticate) -> None:
@@ -72,5 +78,13 @@ def add_host_agent_routes(app: FastAPI, services: Services, authenticate) -> Non
             services.store.write, lambda tx: services.ports.set_statuses(tx, host, statuses))
         return json_response({"ignored": ignored})
 
+    async def put_floating_ip_statuses(request: Request, host: str):
+        require_service(request)
+        statuses = _statuses_body(await request.body(), "floatingips", FLOATING_IP_STATUSES)
+        ignored = await run_in_threadpool(
+            services.store.write, lambda tx: services.floating_ips.set_statuses(tx, host, statuses))
+        return json_response({"ignored": ignored})
+
     app.add_api_route("/neutrino/v1/agents/heartbeat", post_heartbeat, methods=["POST"])
     app.add_api_route("/neutrino/v1/hosts/{host}/ports/status", put_statuses, methods=["PUT"])
+    app.add_api_route("/neutrino/v1/hosts/{host}/floatingips/status", put_floating_ip_statuses, methods=["PUT"])

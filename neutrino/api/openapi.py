@@ -110,8 +110,17 @@ def _quota_paths() -> dict:
     }
 
 
+_TRACE = {"type": "object", "required": ["trace"], "additionalProperties": False, "properties": {"trace": {
+    "type": "object", "required": ["source", "destination"], "additionalProperties": False, "properties": {
+        "source": {"type": "string", "minLength": 1, "maxLength": 255},
+        "destination": {"type": "string", "minLength": 1, "maxLength": 255},
+        "protocol": {"type": "string", "enum": ["icmp", "tcp", "udp"]},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "nullable": True},
+        "source_ip": {"type": "string", "nullable": True}}}}}
+
+
 def _service_paths() -> dict:
-    """Version discovery, extensions, and the change feed (admins and services only)."""
+    """Version discovery, extensions, the change feed and the trace (admins and services only)."""
     alias = [{"name": "alias", "in": "path", "required": True, "schema": {"type": "string"}}]
     watch = [{"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
              {"name": "timeout", "in": "query", "required": False,
@@ -123,6 +132,8 @@ def _service_paths() -> dict:
         "/v2.0/extensions/{alias}": {
             "get": {"operationId": "show_extension", "parameters": alias, "responses": _responses("200")}},
         "/neutrino/v1/snapshot": {"get": {"operationId": "feed_snapshot", "responses": _responses("200")}},
+        "/neutrino/v1/trace": {"post": {"operationId": "trace", "responses": _responses("200"), "requestBody": {
+            "required": True, "content": {"application/json": {"schema": _TRACE}}}}},
         "/neutrino/v1/changes": {"get": {"operationId": "feed_changes", "parameters": watch,
                                          "responses": {**_responses("200"), "410": {
                                              "description": "compacted past since: relist",
@@ -130,10 +141,37 @@ def _service_paths() -> dict:
     }
 
 
+def _router_action_paths(resource: Resource) -> dict:
+    """The member actions of routers (api/router_actions.py), with their bodies from the attribute map."""
+    router = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    uuid = {"type": "string", "format": "uuid"}
+    interface = {"type": "object", "properties": {"subnet_id": uuid, "port_id": uuid},
+                 "minProperties": 1, "additionalProperties": False}
+    routes = {"type": "object", "required": ["router"], "additionalProperties": False, "properties": {
+        "router": {"type": "object", "required": ["routes"], "additionalProperties": False,
+                   "properties": {"routes": resource.attribute("routes").schema}}}}
+
+    def action(name: str, body: dict) -> dict:
+        return {"put": {"operationId": name, "parameters": router, "responses": _responses("200"),
+                        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}}
+
+    member = resource.path + "/{id}"
+    return {
+        member + "/add_router_interface": action("add_router_interface", interface),
+        member + "/remove_router_interface": action("remove_router_interface", interface),
+        member + "/add_extraroutes": action("add_extraroutes", routes),
+        member + "/remove_extraroutes": action("remove_extraroutes", routes),
+        member + "/l3-agents": {"get": {"operationId": "list_l3_agents_hosting_router", "parameters": router,
+                                        "responses": _responses("200")}},
+    }
+
+
 def openapi_document(resources: list[Resource]) -> dict:
     paths = _service_paths()
     for resource in resources:
         paths.update(_paths_for(resource))
+        if resource.collection == "routers":
+            paths.update(_router_action_paths(resource))
     paths.update(_quota_paths())
     return {
         "openapi": "3.0.3",

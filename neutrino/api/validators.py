@@ -236,6 +236,51 @@ def host_routes(value):
     return list_of(route)(value)
 
 
+def routes(value):
+    """type:hostroutes for a router's routes: each destination a network in CIDR form (no host bits, not
+    loopback), each next hop an address, no route twice."""
+
+    def route(item):
+        item = _dict_with(item, ("destination", "nexthop"))
+        destination = item["destination"]
+        try:
+            network = ipaddress.ip_network(destination, strict=True) if isinstance(destination, str) else None
+        except ValueError:
+            network = None
+        if network is None or "/" not in destination:
+            raise Invalid(f"'{destination}' is not a valid CIDR")
+        if network.is_loopback:
+            raise Invalid(f"'{destination}' is not a routable CIDR")
+        return {"destination": str(network), "nexthop": ip_address(item["nexthop"])}
+
+    checked = list_of(route)(value)
+    for index, item in enumerate(checked):
+        if item in checked[:index]:
+            raise Invalid(f"Duplicate hostroute '{item}'")
+    return checked
+
+
+def gateway_info(value):
+    """external_gateway_info (type:dict_or_nodata): null or {} for no gateway, else network_id and
+    optionally enable_snat and external_fixed_ips."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid(f"'{value}' is not a dictionary")
+    if "network_id" not in value:
+        raise Invalid(f"Validation of dictionary's keys failed. Expected keys: {{'network_id'}} "
+                      f"Provided keys: {set(value)}")
+    unexpected = [key for key in value if key not in ("network_id", "enable_snat", "external_fixed_ips")]
+    if unexpected:
+        raise Invalid(f"Unexpected keys supplied: {', '.join(unexpected)}")
+    checked = {"network_id": uuid_like(value["network_id"])}
+    if "enable_snat" in value:
+        checked["enable_snat"] = boolean(value["enable_snat"])
+    if "external_fixed_ips" in value:
+        checked["external_fixed_ips"] = fixed_ips(value["external_fixed_ips"] or [])
+    return checked
+
+
 def fixed_ips(value):
     def entry(item):
         item = _dict_with(item, (), ("subnet_id", "ip_address"))

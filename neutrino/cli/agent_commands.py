@@ -39,7 +39,7 @@ def agent(config_path: str, cleanup: bool) -> None:
     settings = _settings(config_path)
     host = RealHost()
     if cleanup:
-        report = cleanup_host(host, settings.state_dir, settings.host.host)
+        report = cleanup_host(host, settings.state_dir, settings.host.host, settings.dhcp_directory)
         click.echo(f"✓ removed: {', '.join(report.removed) or 'nothing of ours was left'}")
         if report.errors:
             raise click.ClickException("; ".join(report.errors))
@@ -94,18 +94,25 @@ class PortApi:
         return self._call("GET", f"/v2.0/networks/{network_id}")["network"]
 
 
-def _instance_spec(api: PortApi, port: dict, namespace: str, bridge: str):
+def _instance_spec(api: PortApi, port: dict, namespace: str, bridge: str, static: bool):
+    """How to plug the instance: by DHCP when one of its addresses is on a DHCP-enabled IPv4 subnet (unless
+    ``static``; dhclient -4: its IPv6 addresses are set as given), else with the API's fixed IPs, the first
+    IPv4 gateway and the network's MTU set directly."""
     from neutrino.realize.instances import InstanceSpec
 
-    addresses, gateway = [], None
+    addresses, gateway, dhcp = [], None, False
     for fixed in port["fixed_ips"]:
         subnet = api.subnet(fixed["subnet_id"])
         prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
         addresses.append(f"{fixed['ip_address']}/{prefix}")
         if gateway is None and subnet["ip_version"] == 4:
             gateway = subnet["gateway_ip"]
+        dhcp = dhcp or (subnet["ip_version"] == 4 and subnet["enable_dhcp"])
     mtu = api.network(port["network_id"])["mtu"]
     hybrid = bool((port.get("binding:vif_details") or {}).get("ovs_hybrid_plug"))  # as Nova hands it to os-vif
+    if dhcp and not static:
+        ipv6 = tuple(a for a in addresses if ":" in a)
+        return InstanceSpec(namespace, port["id"], port["mac_address"], ipv6, None, mtu, bridge, hybrid, dhcp=True)
     return InstanceSpec(namespace, port["id"], port["mac_address"], tuple(addresses), gateway, mtu, bridge, hybrid)
 
 
@@ -114,8 +121,11 @@ def _instance_spec(api: PortApi, port: dict, namespace: str, bridge: str):
 @click.argument("port")
 @click.option("--name", "namespace", default=None, help="The instance's namespace (default: inst-<port id>).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the port is ACTIVE.")
-def plug(config_path: str, port: str, namespace: str | None, wait: bool) -> None:
-    """Plug an instance (a network namespace) into PORT the way Nova/os-vif plugs a VM."""
+@click.option("--static", is_flag=True, help="Set the port's fixed IPs, gateway and MTU directly instead of "
+                                              "asking DHCP (the default when a subnet of the port has DHCP).")
+def plug(config_path: str, port: str, namespace: str | None, wait: bool, static: bool) -> None:
+    """Plug an instance (a network namespace) into PORT the way Nova/os-vif plugs a VM; it configures itself
+    by DHCP (dhclient in the namespace) as a booting VM would, unless --static."""
     from neutrino.agent.cleanup import record_instance
     from neutrino.host.runner import RealHost
     from neutrino.model import names
@@ -127,13 +137,14 @@ def plug(config_path: str, port: str, namespace: str | None, wait: bool) -> None
     if found.get("binding:host_id") != settings.host.host:
         found = api.bind(found["id"], settings.host.host)
     namespace = namespace or "inst-" + found["id"][:8]
-    spec = _instance_spec(api, found, namespace, settings.host.integration_bridge)
+    spec = _instance_spec(api, found, namespace, settings.host.integration_bridge, static)
     started = time.monotonic()
     plug_instance(RealHost(), spec)
     record_instance(settings.state_dir, namespace, found["id"], settings.host.integration_bridge)
     via = f" through {names.hybrid_bridge_name(spec.port_id)} (hybrid plug)" if spec.hybrid else ""
+    addressing = "by DHCP" if spec.dhcp else ", ".join(spec.addresses) or "no address"
     click.echo(f"✓ plugged {spec.device} into {spec.bridge}{via} as {spec.ovs_port} for port {found['id']}; "
-               f"instance: ip netns exec {namespace} …  ({', '.join(spec.addresses) or 'no address'})")
+               f"instance: ip netns exec {namespace} …  ({addressing})")
     if wait:
         while api.port(found["id"])["status"] != "ACTIVE":
             if time.monotonic() - started > 15:
@@ -141,6 +152,23 @@ def plug(config_path: str, port: str, namespace: str | None, wait: bool) -> None
                                            "(openstack port show shows binding:vif_type)")
             time.sleep(0.05)
         click.echo(f"✓ port ACTIVE after {time.monotonic() - started:.2f} s")
+    if spec.dhcp:
+        _configure_by_dhcp(settings, namespace, started)
+
+
+def _configure_by_dhcp(settings: AgentSettings, namespace: str, started: float) -> None:
+    from neutrino.host.errors import CommandFailed
+    from neutrino.host.runner import RealHost
+    from neutrino.realize.instances import configure_by_dhcp, instance_dir
+
+    asked = time.monotonic()
+    try:
+        said = configure_by_dhcp(RealHost(), namespace, instance_dir(settings.state_dir, namespace))
+    except CommandFailed as error:
+        raise click.ClickException(f"no DHCP lease for {namespace}: is the network's DHCP port bound to a "
+                                   f"running agent? dhclient said:\n{error.stderr.strip()[-600:]}") from error
+    bound = next((line for line in said.splitlines() if line.startswith("bound to")), "bound")
+    click.echo(f"✓ DHCP {bound} ({time.monotonic() - asked:.2f} s; {time.monotonic() - started:.2f} s after plug)")
 
 
 @click.command()
@@ -150,11 +178,12 @@ def unplug(config_path: str, namespace: str) -> None:
     """Remove an instance made by `neutrino plug` (its namespace, its port on br-int, a hybrid plug's qbr)."""
     from neutrino.agent.cleanup import forget_instance
     from neutrino.host.runner import RealHost
-    from neutrino.realize.instances import unplug_instance
+    from neutrino.realize.instances import instance_dir, unplug_instance
 
     settings = _settings(config_path)
     instance = forget_instance(settings.state_dir, namespace)
     if instance is None:
         raise click.ClickException(f"no instance {namespace!r} was plugged by neutrino on this host")
-    unplug_instance(RealHost(), namespace, instance["port_id"], instance["bridge"])
+    unplug_instance(RealHost(), namespace, instance["port_id"], instance["bridge"],
+                    instance_dir(settings.state_dir, namespace))
     click.echo(f"✓ unplugged {namespace}")

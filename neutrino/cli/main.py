@@ -109,8 +109,9 @@ def _migrate_in_child(db_url: str) -> None:
 @main.command()
 @with_server_options
 def up(state_dir, db, host, port, auth, vlan_ranges) -> None:
-    """Start the all-in-one (idempotent): Open vSwitch, the API server, a host agent with a virtual physnet."""
-    from neutrino.cli.allinone import start_host_side, start_server
+    """Start the all-in-one (idempotent): Open vSwitch, the API server, a host agent with a virtual physnet, the
+    upstream router and internet host behind it, and the external network "public"."""
+    from neutrino.cli.allinone import create_external_network, start_host_side, start_server, usage
 
     settings = _settings(state_dir, db, host, port, auth, vlan_ranges)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -118,16 +119,8 @@ def up(state_dir, db, host, port, auth, vlan_ranges) -> None:
             "--vlan-ranges", vlan_ranges] + (["--db", db] if db else [])
     start_server(settings, tail)
     start_host_side(settings)
-    clouds = settings.state_dir / "clouds.yaml"
-    click.echo(f"""
-Use it with the openstack CLI or openstacksdk:
-  export OS_CLIENT_CONFIG_FILE={clouds}
-  export OS_CLOUD=neutrino-admin        # or neutrino-demo, a member of project demo
-  openstack network create net1
-  openstack subnet create --network net1 --subnet-range 10.0.0.0/24 sub1
-  openstack port create --network net1 port1
-Plug an instance into a port: neutrino plug --config {settings.state_dir / 'agent.toml'} port1
-Stop everything with: neutrino down --state-dir {settings.state_dir}""")
+    create_external_network(settings)
+    click.echo(usage(settings))
 
 
 @main.command()
@@ -156,8 +149,9 @@ def status(url) -> None:
 def _add_host_commands() -> None:
     from neutrino.cli.agent_commands import agent, plug, unplug
     from neutrino.cli.show import show
+    from neutrino.cli.trace import trace
 
-    for command in (agent, plug, unplug, show):
+    for command in (agent, plug, unplug, show, trace):
         main.add_command(command)
 
 

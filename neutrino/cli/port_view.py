@@ -4,7 +4,10 @@
 holds) and returns a ``PortView``: the port's binding, its security groups, each of their rules in
 words with its resolved remote, the flows (driver openvswitch) or iptables rules (iptables_hybrid)
 that realize the rule on this port, and the port's anti-spoofing pairs and fixed entries. Each entry
-is marked installed, missing, different (same match, other actions) or unknown (not read).
+is marked installed, missing, different (same match, other actions) or unknown (not read). A remote
+group rule of the OVS driver is a conjunction: its entries are the port's clause and the accept flows
+(the rule's own, with its packet counts), and apart from them the members' clauses it shares with the
+other rules naming the group on the port's local VLAN.
 ``render_port`` prints it for people (rich markup), ``port_json`` for machines.
 """
 
@@ -65,6 +68,7 @@ class RuleView:
     cidrs: tuple[str, ...] = ()  # the resolved remote addresses (remote group members)
     note: str = ""  # why the rule admits nothing, if it does not
     entries: tuple[Entry, ...] = ()
+    members: tuple[Entry, ...] = ()  # openvswitch, remote group: the members' clauses of its conjunction
 
 
 @dataclass(frozen=True)
@@ -143,13 +147,14 @@ def port_view_for(state: ApiState, plan: HostPlan, driver: str, bridge: str, por
     enforced = firewall is not None and firewall.is_filtered and firewall.ofport is not None
     groups = [state.security_groups[g] for g in sorted(set(port.security_groups)) if g in state.security_groups]
     members = fw.members_for(state)
+    conj_ids = ovs_firewall.conjunction_ids_for(list(plan.firewalls)) if driver == "openvswitch" else {}
     rules = tuple(_rule_view(rule, group, state, members, plan, driver, bridge, firewall if enforced else None,
-                             installed)
+                             installed, conj_ids)
                   for group in groups for rule in sorted(group.rules, key=lambda r: r.id))
     spoofing = _entries_of(plan, f"anti-spoofing:{port_id}", installed)
     fixed = _entries_of(plan, f"port:{port_id}", installed)
     counts: dict[str, int] = {}
-    for entry in [e for r in rules for e in r.entries] + list(spoofing) + list(fixed):
+    for entry in [e for r in rules for e in (*r.entries, *r.members)] + list(spoofing) + list(fixed):
         counts[entry.mark.value] = counts.get(entry.mark.value, 0) + 1
     network = state.networks.get(port.network_id)
     return PortView(
@@ -194,25 +199,27 @@ def _filtering_of(driver: str, firewall: fw.PortFirewall | None) -> tuple[str, s
     return firewall.filtering.value, firewall.reason
 
 
-def _rule_view(rule: SecurityGroupRule, group: SecurityGroup, state: ApiState,
-               members: dict[tuple[str, fw.Ethertype], tuple[str, ...]], plan: HostPlan, driver: str,
-               bridge: str, firewall: fw.PortFirewall | None, installed: Installed) -> RuleView:
+def _rule_view(rule: SecurityGroupRule, group: SecurityGroup, state: ApiState, members: fw.Members, plan: HostPlan,
+               driver: str, bridge: str, firewall: fw.PortFirewall | None, installed: Installed,
+               conj_ids: dict[str, int]) -> RuleView:
     template = fw.allow_template_for(rule)
-    allows = fw.allows_for_rule(rule, group, state.security_groups, members)
+    allows = fw.allows_for_rule(rule, group, state.security_groups)
     words = fw.describe(template) if template else f"{rule.direction} {rule.ethertype} {rule.protocol}"
-    remote, cidrs, note = _remote_of(rule, template, allows, state)
+    remote, cidrs, note = _remote_of(rule, template, allows, members, state)
+    shared: tuple[Entry, ...] = ()
     if firewall is None:
         entries: tuple[Entry, ...] = ()
     elif driver == "openvswitch":
-        entries = _rule_flow_entries(rule.id, firewall, allows, plan, bridge, installed)
+        entries = _rule_flow_entries(rule.id, firewall, allows, plan, bridge, installed, conj_ids.get(rule.id))
+        shared = _member_clause_entries(firewall, allows, plan, bridge, installed, conj_ids.get(rule.id))
     else:
         chains = {iptables_firewall.chain_name(letter, firewall.port_id) for letter in "io"}
         entries = tuple(_filter_entry(r, installed) for r in plan.filter_rules
                         if r.source == rule.id and r.chain in chains)
-    return RuleView(rule.id, _group_label(group), words, remote, cidrs, note, entries)
+    return RuleView(rule.id, _group_label(group), words, remote, cidrs, note, entries, shared)
 
 
-def _remote_of(rule: SecurityGroupRule, template: fw.Allow | None, allows: list[fw.Allow],
+def _remote_of(rule: SecurityGroupRule, template: fw.Allow | None, allows: list[fw.Allow], members: fw.Members,
                state: ApiState) -> tuple[str, tuple[str, ...], str]:
     where = "from" if rule.direction == "ingress" else "to"
     if template is None:
@@ -220,7 +227,7 @@ def _remote_of(rule: SecurityGroupRule, template: fw.Allow | None, allows: list[
     if rule.remote_group_id:
         remote = state.security_groups.get(rule.remote_group_id)
         label = _group_label(remote) if remote else f"{rule.remote_group_id} (not in the API)"
-        cidrs = tuple(a.remote_cidr for a in allows if a.remote_cidr)
+        cidrs = tuple(one.remote_cidr for allow in allows for one in fw.resolved(allow, members) if one.remote_cidr)
         note = "" if cidrs else f"the group has no {template.ethertype.value} member: the rule admits nothing"
         return f"{where} members of {label}", cidrs, note
     if rule.remote_ip_prefix:
@@ -231,17 +238,33 @@ def _remote_of(rule: SecurityGroupRule, template: fw.Allow | None, allows: list[
 
 
 def _rule_flow_entries(rule_id: str, firewall: fw.PortFirewall, allows: list[fw.Allow], plan: HostPlan,
-                       bridge: str, installed: Installed) -> tuple[Entry, ...]:
+                       bridge: str, installed: Installed, conj_id: int | None) -> tuple[Entry, ...]:
     """The rule's flows on this port, from the same function the plan uses; a flow that another rule
-    also asks for is installed once, under the first rule (``ovs_firewall.unique``)."""
+    also asks for is installed once, under the first rule (``ovs_firewall.unique``; a conjunction
+    clause of two rules carries both conjunctions)."""
     planned = {flow.key: flow for flow in plan.flows_of(bridge)}
     entries = []
     for allow in allows:
-        for flow in ovs_firewall.allow_flows_for(bridge, firewall, allow):
+        if allow.remote_group_id is not None and conj_id is None:
+            continue  # not planned on this host (the port has no ofport yet)
+        for flow in ovs_firewall.allow_flows_for(bridge, firewall, allow, conj_id):
             owner = planned.get(flow.key)
             note = f"the same flow as rule {owner.source}'s" if owner is not None and owner.source != rule_id else ""
             entries.append(_flow_entry(owner or flow, installed, note))
     return tuple(entries)
+
+
+def _member_clause_entries(firewall: fw.PortFirewall, allows: list[fw.Allow], plan: HostPlan, bridge: str,
+                           installed: Installed, conj_id: int | None) -> tuple[Entry, ...]:
+    """The members' clauses of a remote group rule's conjunctions on the port's local VLAN (those naming
+    one of its conjunction ids: a member of two remote groups has one flow for both)."""
+    if conj_id is None or not allows or allows[0].remote_group_id is None:
+        return ()
+    wanted = {f"conjunction({conj_id + n},1/2)" for n in (0, 1)}
+    vlan = f"reg6={firewall.local_vlan:#x}"
+    return tuple(_flow_entry(flow, installed) for flow in plan.flows_of(bridge)
+                 if flow.source.startswith("remote-group:") and vlan in flow.match.split(",")
+                 and any(w in flow.actions for w in wanted))
 
 
 def _entries_of(plan: HostPlan, source: str, installed: Installed) -> tuple[Entry, ...]:
@@ -349,6 +372,13 @@ def _rule_text(rule: RuleView) -> Text:
         text.append(f"    {rule.note}\n", "yellow")
     for entry in rule.entries:
         text.append_text(_entry_text(entry))
+    if rule.members:
+        held = sum(e.mark is Mark.INSTALLED for e in rule.members)
+        text.append(f"    members' clauses, shared on this local VLAN: {held} of {len(rule.members)} installed\n",
+                    "dim")
+        for entry in rule.members:
+            if entry.mark is not Mark.INSTALLED:
+                text.append_text(_entry_text(entry, "      "))
     return text
 
 

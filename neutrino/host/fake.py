@@ -1,7 +1,8 @@
 """FakeHost: the Host protocol in memory, so realizer tests need neither root nor mocks.
 
 It answers ``ovs-vsctl`` (host/fake_vsctl.py) on an in-memory OVSDB (host/fake_ovsdb.py) and
-``ovs-ofctl`` on flow tables kept as ovs-vswitchd keeps them (host/fake_vswitchd.py), ``iptables-save``
+``ovs-ofctl`` on flow tables kept as ovs-vswitchd keeps them (host/fake_vswitchd.py; ``cat`` of its pid
+file gives a number that a restart changes; ``ip netns list`` finds no namespace), ``iptables-save``
 and ``-restore`` (and ip6tables'), ``sysctl``, ``modprobe`` and ``conntrack`` on netfilter state
 (host/fake_netfilter.py), and logs every argv it is asked to run in ``commands``. A command outside that
 vocabulary raises CommandFailed (rc 127) even with check=False, so a realizer that starts using something
@@ -26,8 +27,10 @@ from neutrino.host.fake_netfilter import (
 )
 from neutrino.host.fake_ovsdb import NotModelled, Ovsdb, OvsError
 from neutrino.host.fake_vsctl import run_vsctl
-from neutrino.host.fake_vswitchd import Vswitchd, run_ofctl
+from neutrino.host.fake_vswitchd import Decision, Vswitchd, classify, run_ofctl
 from neutrino.host.runner import Result
+
+VSWITCHD_PIDFILE = "/run/openvswitch/ovs-vswitchd.pid"  # as realize/openflow.py reads it
 
 NOT_MODELLED = 127  # the shell's "command not found"
 
@@ -82,6 +85,10 @@ class FakeHost:
             return run_modprobe(self.sysctls, self.kernel_modules, args)
         if program == "conntrack":
             return run_conntrack(self.connections, args)
+        if argv == ["cat", VSWITCHD_PIDFILE]:
+            return f"{self.vswitchd.pid}\n"
+        if argv == ["ip", "netns", "list"]:
+            return ""  # a host without network namespaces: routers and DHCP servers are tested on real ones
         raise NotModelled(f"the program {program!r}")
 
     # --- what others do to the host ------------------------------------------------------------------
@@ -101,6 +108,11 @@ class FakeHost:
     def restart_vswitchd(self) -> None:
         """ovs-vswitchd restarts: all flows are lost; bridges and ports come back from OVSDB."""
         self.vswitchd.restart(self.ovsdb)
+
+    def classify(self, bridge: str, table: int, packet: str) -> Decision | None:
+        """The flow of ``table`` that the switch applies to ``packet``, written as ``ovs-appctl
+        ofproto/trace`` reads one (``ct_state=new|trk,tcp,reg5=7,nw_src=10.0.0.6,tp_dst=22``); not logged."""
+        return classify(self.vswitchd, self.ovsdb, bridge, table, packet)
 
     def flow_lines(self, bridge: str) -> list[str]:
         """The bridge's flows as ``ovs-ofctl dump-flows BR --no-stats --names`` prints them (not logged)."""

@@ -3,8 +3,9 @@
 Reading turns each spelling into one canonical value (``ip,nw_proto=6`` is ``tcp``, ``reg5=7`` is
 ``reg5=0x7``, ``icmp_type`` is ``tp_src`` of an ICMP flow, ``ct(zone=..,commit)`` is
 ``ct(commit,zone=..)``), so two spellings of one flow are one flow, as in the switch. Printing follows
-OVS's ``match_format`` field order (lib/match.c): ct fields, the protocol shorthand, registers,
-in_port, VLAN, MACs, addresses, nw_proto, then ICMP/ND or transport ports.
+OVS's ``match_format`` field order (lib/match.c): conj_id, ct fields, the protocol shorthand, registers,
+in_port, VLAN, MACs, addresses, nw_proto, then ICMP/ND or transport ports. ``conjunction(id,k/n)``
+actions are kept in the order given, and refused beside any action but another conjunction.
 
 As ovs-ofctl does, a field whose prerequisites are missing (``tp_dst`` without tcp/udp/sctp,
 ``nd_target`` without an ICMPv6 ND type) is silently dropped from the match; a ``ct()`` action on a
@@ -77,11 +78,15 @@ def _read_field(fields: dict, key: str, value: str, ports: dict[str, int], prefi
     elif key == "nw_proto":
         fields["nw_proto"] = int(value, 0)
     elif key == "ct_state":
-        fields["ct_state"] = _ct_state(value)
+        fields["ct_state"] = ct_state_bits(value)
+    elif key == "conj_id":
+        if "/" in value:
+            raise OvsError(f"{value}: invalid mask for field conj_id")
+        fields["conj_id"] = _uint32(value)
     elif key in ("ct_zone", "ct_mark", *REGISTERS):
         fields[key] = _masked_number(value, 0xFFFF if key == "ct_zone" else 0xFFFFFFFF)
     elif key == "in_port":
-        fields["in_port"] = _port_number(value, ports, f"{prefix}{value.strip(chr(34))}: invalid or unknown "
+        fields["in_port"] = port_number(value, ports, f"{prefix}{value.strip(chr(34))}: invalid or unknown "
                                                        "port for in_port")
     elif key == "dl_vlan":
         fields["dl_vlan"] = int(value, 0)
@@ -121,6 +126,8 @@ def _normalize(fields: dict) -> None:
 
 def _canonical(fields: dict) -> Match:
     out: list[tuple[str, str | int | None]] = []
+    if "conj_id" in fields:
+        out.append(("conj_id", str(fields["conj_id"])))
     if "ct_state" in fields:
         out.append(("ct_state", _ct_state_text(*fields["ct_state"])))
     if "ct_zone" in fields:
@@ -151,7 +158,7 @@ def _canonical(fields: dict) -> Match:
     return tuple(out)
 
 
-def _ct_state(text: str) -> tuple[int, int]:
+def ct_state_bits(text: str) -> tuple[int, int]:
     value = mask = 0
     for sign, name in re.findall(r"([+-]?)([a-z]+)", text):
         if not sign:
@@ -170,8 +177,17 @@ def _ct_state_text(value: int, mask: int) -> str:
 
 
 def _masked_number(text: str, full: int) -> tuple[int, int]:
+    """``value[/mask]``; as OVS, the bits outside the mask are cleared (``reg5=1/2`` is ``reg5=0/0x2``)."""
     value, _, mask = text.partition("/")
-    return int(value, 0), int(mask, 0) if mask else full
+    bits = int(mask, 0) if mask else full
+    return int(value, 0) & bits, bits
+
+
+def _uint32(text: str) -> int:
+    number = int(text.strip(), 0)
+    if not 0 <= number <= 0xFFFFFFFF:
+        raise NotModelled(f"{text!r} outside 32 bits (ovs-ofctl wraps it)")
+    return number
 
 
 def _number32_text(value: int, mask: int) -> str:
@@ -205,7 +221,32 @@ def parse_actions(text: str, ports: dict[str, int], prefix: str) -> tuple[Action
     parts = split_commas(text.strip())
     if "drop" in parts and len(parts) > 1:
         raise OvsError('"drop" must not be accompanied by any other action or instruction')
-    return tuple(_action(part, ports, prefix) for part in parts if part != "drop")
+    actions = tuple(_action(part, ports, prefix) for part in parts if part != "drop")
+    others = [action for action in actions if not is_conjunction(action)]
+    if others and len(others) < len(actions):
+        raise OvsError('"conjunction" actions may be used along with "note" but not any other kind of action '
+                       f'(such as the "{_ofpact_name(others[0])}" action used here)')
+    return actions
+
+
+def is_conjunction(action: Action) -> bool:
+    return isinstance(action, str) and action.startswith("conjunction(")
+
+
+def conjunctions(actions: tuple[Action, ...]) -> list[tuple[int, int, int]]:
+    """(id, clause, clauses) of each ``conjunction`` action."""
+    return [tuple(int(n) for n in re.findall(r"\d+", action)) for action in actions if is_conjunction(action)]
+
+
+def _ofpact_name(action: Action) -> str:
+    """How OVS names an action kind in its messages."""
+    if isinstance(action, Output) or action in ("NORMAL", "LOCAL"):
+        return "output"
+    for prefix, name in (("resubmit(", "resubmit"), ("ct(", "ct"), ("load:", "set_field"),
+                         ("mod_vlan_vid:", "set_vlan_vid")):
+        if action.startswith(prefix):
+            return name
+    return action  # strip_vlan, ct_clear
 
 
 def uses_conntrack(actions: tuple[Action, ...]) -> bool:
@@ -233,7 +274,7 @@ def _action(text: str, ports: dict[str, int], prefix: str) -> Action:
     if name == "output" and argument:
         if argument.strip('"') == "LOCAL":
             return "LOCAL"
-        return Output(_port_number(argument, ports, f"{prefix}{argument}: output to unknown port"))
+        return Output(port_number(argument, ports, f"{prefix}{argument}: output to unknown port"))
     if name == "mod_vlan_vid" and argument:
         return f"mod_vlan_vid:{int(argument, 0)}"
     if name == "load" and "->" in argument:
@@ -243,7 +284,26 @@ def _action(text: str, ports: dict[str, int], prefix: str) -> Action:
         return f"resubmit(,{int(found.group(1))})"
     if text.startswith("ct(") and text.endswith(")"):
         return _conntrack(text[3:-1])
+    if text.startswith("conjunction(") and text.endswith(")"):
+        return _conjunction(text[len("conjunction("):-1])
     raise NotModelled(f"OpenFlow action {text!r} (teach fake_openflow how OVS prints it)")
+
+
+def _conjunction(arguments: str) -> str:
+    """``conjunction(id,k/n)``: clause k of the n of conjunctive flow id."""
+    found = re.fullmatch(r"\s*(\S+?)\s*,\s*(\d+)\s*/\s*(\d+)\s*", arguments)
+    if not found:
+        raise OvsError('"conjunction" syntax is "conjunction(id,i/n)"')
+    conj_id, clause, clauses = _uint32(found.group(1)), int(found.group(2)), int(found.group(3))
+    if clauses < 2:
+        raise OvsError("conjunction must have at least 2 clauses")
+    if clauses > 64:
+        raise OvsError("conjunction must have at most 64 clauses")
+    if clause < 1:
+        raise OvsError("clause index must be positive")
+    if clause > clauses:
+        raise OvsError("clause index must be less than or equal to number of clauses")
+    return f"conjunction({conj_id},{clause}/{clauses})"
 
 
 def _load(argument: str) -> str:
@@ -286,7 +346,7 @@ def _zone(value: str) -> str:
 
 # --- ports -----------------------------------------------------------------------------------------------
 
-def _port_number(text: str, ports: dict[str, int], error: str) -> int:
+def port_number(text: str, ports: dict[str, int], error: str) -> int:
     name = text.strip('"')
     if name.isdigit():
         return int(name)

@@ -5,7 +5,8 @@ Like the real switch, a flow's ``in_port=NAME`` and ``output:NAME`` are resolved
 when it is installed, and printed back by name (quoted unless it is a letter followed by letters and
 digits) only while a port with that number exists; a bridge whose fail mode or datapath changes loses
 its flows; a restart loses every flow and keeps the ports. How a match and actions are read and printed
-(OVS's canonical field order and number formats, conntrack included) is host/fake_openflow.py.
+(OVS's canonical field order and number formats, conntrack included) is host/fake_openflow.py; which
+flow of a table a packet meets (conjunctive matches included) is host/fake_classifier.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from neutrino.host.fake_classifier import lookup, parse_packet
 from neutrino.host.fake_openflow import (
     LOCAL,
     Action,
@@ -51,6 +53,7 @@ class Vswitchd:
         self._modes: dict[str, tuple] = {}
         self._last_ofport: dict[str, int] = {}
         self._macs = 0
+        self.pid = 4242  # what its pid file says; a restart is a new process
 
     def reconfigure(self, db: Ovsdb) -> None:
         """After each OVSDB commit: give new interfaces ofports and MACs, (re)create bridges' tables."""
@@ -67,6 +70,7 @@ class Vswitchd:
 
     def restart(self, db: Ovsdb) -> None:
         """ovs-vswitchd restarted: every flow is lost; ports and their numbers come back from OVSDB."""
+        self.pid += 1
         for name, bridge in ((row.name, row) for row in db.tables["Bridge"].values()):
             self.tables[name] = self._default_flows(bridge)
 
@@ -256,3 +260,28 @@ def render_flow(flow: SwitchFlow, names: dict[int, str] | None, stats: bool) -> 
     fields += match_text(flow.match, names)
     body = ",".join(fields) + " " if fields else ""  # nothing to match: "table=2, actions=drop"
     return f"{head}{body}actions={actions_text(flow.actions, names)}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The flow a packet meets in one table: headed as ``ovs-appctl ofproto/trace`` heads it
+    (``conj_id=11,ct_state=+new-est,ip,reg5=0x7, priority 73, cookie 0x6e657574``), and its actions."""
+
+    heading: str
+    actions: str
+
+
+def classify(switch: Vswitchd, db: Ovsdb, bridge_name: str, table: int, packet: str) -> Decision | None:
+    """What the switch does with ``packet`` (``ofproto/trace`` syntax) in ``table``; None: no flow matches."""
+    bridge = db.find("Bridge", bridge_name)
+    if bridge is None or bridge_name not in switch.tables:
+        raise OvsError(f"{bridge_name} is not a bridge or a socket")
+    ports = {i.name: i.values["ofport"] for p in db.ports_of(bridge)
+             for i in db.interfaces_of(p) if (i.values["ofport"] or 0) > 0}
+    flow = lookup((f for f in switch.tables[bridge_name].values() if f.table == table), parse_packet(packet, ports))
+    if flow is None:
+        return None
+    names = {number: name for name, number in ports.items()}
+    match = ",".join(match_text(flow.match, names))
+    heading = f"{match + ', ' if match else ''}priority {flow.priority}"
+    return Decision(heading + (f", cookie {flow.cookie:#x}" if flow.cookie else ""), actions_text(flow.actions, names))

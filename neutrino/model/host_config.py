@@ -10,6 +10,8 @@ Read from the ``[host]`` part of the agent's TOML file (see docs/configuration.m
     uplinks = ["p1p1", "p1p2"]
     bond = "bond0"
 
+    external_network_bridge = "br-ex"   # router gateway ports (qg-) on br-ex, untagged
+
     [[host.patch_links]]          # br-ex patched into br-bond0 as an access port on VLAN 201
     bridge = "br-ex"
     port = "patch-bond0"
@@ -61,6 +63,9 @@ class HostConfig:
     patch_links: tuple[PatchLink, ...] = ()
     datapath_type: str = "netdev"
     firewall_driver: str = "openvswitch"
+    # Neutron's legacy option: router gateway (qg-) ports go untagged on this bridge instead of br-int on
+    # the external network's local VLAN (the seed's br-ex, patched into br-bond0 as an access port).
+    external_network_bridge: str | None = None
 
     def __hash__(self) -> int:
         return hash((self.host, self.integration_bridge, tuple(sorted(self.bridge_mappings.items()))))
@@ -79,11 +84,13 @@ class HostConfig:
         return tuple(self.physical_bridge(name) for name in names)
 
 
+HOST_KEYS = frozenset({"name", "integration_bridge", "bridge_mappings", "bridges", "extra_bridges", "patch_links",
+                       "datapath_type", "firewall_driver", "external_network_bridge"})
+
+
 def host_config_from_dict(data: dict, default_host: str) -> HostConfig:
     """Build a HostConfig from the parsed ``[host]`` table; raises HostConfigError on bad input."""
-    known = {"name", "integration_bridge", "bridge_mappings", "bridges", "extra_bridges", "patch_links",
-             "datapath_type", "firewall_driver"}
-    unknown = set(data) - known
+    unknown = set(data) - HOST_KEYS
     if unknown:
         raise HostConfigError(f"unknown [host] settings: {', '.join(sorted(unknown))}")
     mappings = dict(data.get("bridge_mappings", {}))
@@ -98,13 +105,58 @@ def host_config_from_dict(data: dict, default_host: str) -> HostConfig:
     firewall = data.get("firewall_driver", "openvswitch")
     if firewall not in FIREWALL_DRIVERS:
         raise HostConfigError(f"firewall_driver must be one of {FIREWALL_DRIVERS}, not {firewall!r}")
+    external, extra = _external_and_extra_bridges(data, mappings)
     return HostConfig(
         host=data.get("name") or default_host,
         integration_bridge=data.get("integration_bridge", "br-int"),
         bridge_mappings=mappings,
         physical_bridges=bridges,
-        extra_bridges=tuple(data.get("extra_bridges", ())),
+        extra_bridges=extra,
         patch_links=links,
         datapath_type=data.get("datapath_type", "netdev"),
         firewall_driver=firewall,
+        external_network_bridge=external,
     )
+
+
+def host_config_from_configurations(host: str, configurations: dict) -> HostConfig:
+    """A host's HostConfig as its L2 agent reports it: the ``configurations`` of its "Open vSwitch agent"
+    heartbeat carry the ``[host]`` settings under the same keys (``configurations_for``), beside Neutron's
+    own (tunnel_types, ...), which are left out. Raises HostConfigError on bad input."""
+    data = {key: value for key, value in configurations.items()
+            if key in HOST_KEYS and key != "name" and value not in (None, "")}
+    return host_config_from_dict({**data, "name": host}, host)
+
+
+def configurations_for(config: HostConfig) -> dict:
+    """What the L2 agent's heartbeat reports of its HostConfig (JSON), read back by
+    ``host_config_from_configurations``."""
+    return {
+        "bridge_mappings": dict(config.bridge_mappings),
+        "integration_bridge": config.integration_bridge,
+        "datapath_type": config.datapath_type,
+        "firewall_driver": config.firewall_driver,
+        "external_network_bridge": config.external_network_bridge or "",
+        "bridges": {bridge.name: _bridge_settings(bridge) for bridge in config.physical_bridges},
+        "extra_bridges": [name for name in config.extra_bridges if name != config.external_network_bridge],
+        "patch_links": [{"bridge": link.bridge, "port": link.port, "peer_bridge": link.peer_bridge,
+                         "peer_port": link.peer_port, "tag": link.tag, "peer_tag": link.peer_tag}
+                        for link in config.patch_links],
+    }
+
+
+def _bridge_settings(bridge: PhysicalBridge) -> dict:
+    bond = {"bond": bridge.bond, "bond_mode": bridge.bond_mode} if bridge.bond else {}
+    return {"uplinks": list(bridge.uplinks), **bond}
+
+
+def _external_and_extra_bridges(data: dict, mappings: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
+    """The external network bridge (if any) and the extra bridges, which include it unless it is mapped."""
+    external = data.get("external_network_bridge") or None
+    if external is not None and external == data.get("integration_bridge", "br-int"):
+        raise HostConfigError("external_network_bridge must not be the integration bridge: leave it out to "
+                              "put gateway ports on the integration bridge, on the external network's VLAN")
+    extra = tuple(data.get("extra_bridges", ()))
+    if external and external not in extra and external not in mappings.values():
+        extra += (external,)  # created like any extra bridge
+    return external, extra

@@ -46,6 +46,8 @@ class Subnet:
     project_id: str = ""
     dns_nameservers: tuple[str, ...] = ()
     host_routes: tuple[tuple[str, str], ...] = ()
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def subnet_from_body(body: dict) -> Subnet:
         gateway_ip=body.get("gateway_ip"), enable_dhcp=body.get("enable_dhcp", True), name=body.get("name", ""),
         project_id=body.get("project_id", ""), dns_nameservers=tuple(body.get("dns_nameservers", ())),
         host_routes=tuple((r["destination"], r["nexthop"]) for r in body.get("host_routes", ())),
+        ipv6_ra_mode=body.get("ipv6_ra_mode"), ipv6_address_mode=body.get("ipv6_address_mode"),
     )
 
 

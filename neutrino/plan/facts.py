@@ -17,6 +17,7 @@ class PluggedPort:
     # The network and local VLAN this port carried before (Port other_config), if any.
     net_uuid: str | None = None
     local_vlan: int | None = None
+    owned: bool = False  # a leg neutrino plugs itself (a DHCP tap, a router's qr-/qg-), not a hypervisor's port
 
 
 @dataclass(frozen=True)

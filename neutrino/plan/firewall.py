@@ -3,9 +3,12 @@
 For every port bound and plugged here (the same decision as ``l2.ports_for``) this computes one
 ``PortFirewall``: the port's device, ofport and local VLAN, its anti-spoofing ``MacIpPair``s (fixed IPs,
 allowed address pairs, the EUI-64 link-local address of its MAC) and its allow-list: one ``Allow`` per
-security group rule and resolved remote (a ``remote_group_id`` becomes one ``Allow`` per address of the
-group's member ports of the rule's ethertype, across the whole API state; an empty group admits
-nothing, as in Neutron). Everything not allowed is dropped; replies of allowed connections pass.
+security group rule. A rule with a ``remote_group_id`` stays one ``Allow`` naming the group: its
+members (``members_for``: every address of the group's ports of the rule's ethertype, across the whole
+API state; an empty group admits nothing, as in Neutron) are resolved apart from the ports, so that a
+membership change leaves every ``PortFirewall`` as it was. The OVS driver matches them once per remote
+group with conjunctions; ``expanded`` gives the iptables driver one ``Allow`` per member address.
+Everything not allowed is dropped; replies of allowed connections pass.
 
 ``BASE_RULES`` are the allows and drops Neutron adds to every filtered port whatever its groups say:
 ARP and neighbour discovery for its own addresses, DHCP/DHCPv6 client traffic, and no DHCP server
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -96,7 +99,8 @@ class MacIpPair:
 class Allow:
     """One security group rule for one remote: traffic in ``direction`` that matches everything set here.
 
-    ``remote_cidr`` is the peer (source of ingress, destination of egress); None is any peer.
+    ``remote_cidr`` is the peer (source of ingress, destination of egress); None is any peer, unless
+    ``remote_group_id`` names a group: then the peers are its members (``resolved``).
     """
 
     direction: Direction
@@ -107,7 +111,7 @@ class Allow:
     icmp_type: int | None = None
     icmp_code: int | None = None
     remote_cidr: str | None = None
-    remote_group_id: str | None = None  # the group the remote came from, if any
+    remote_group_id: str | None = None  # the remote group whose members are the peers, if any
     source: str = ""  # the security group rule id
     reason: str = ""
 
@@ -184,18 +188,19 @@ class PortFirewall:
         return tuple(pair for pair in self.pairs if pair.ethertype is ethertype)
 
 
+Members = dict[tuple[str, Ethertype], tuple[str, ...]]  # (group id, ethertype) -> member CIDRs
+
+
 def firewalls_for(state: ApiState, config: HostConfig, facts: HostFacts,
                   local_vlans: dict[str, int]) -> list[PortFirewall]:
     """One PortFirewall for each port bound and plugged on this host, in port id order."""
-    members = members_for(state)
     allows_of: dict[str, tuple[Allow, ...]] = {}  # a group's Allows are the same for each of its ports
     firewalls = []
     for plugged in l2.bound_ports_for(state, config, facts):
         port = state.ports[plugged.iface_id]
         for group_id in port.security_groups:
             if group_id in state.security_groups and group_id not in allows_of:
-                allows_of[group_id] = allows_for_group(state.security_groups[group_id], state.security_groups,
-                                                       members)
+                allows_of[group_id] = allows_for_group(state.security_groups[group_id], state.security_groups)
         firewalls.append(port_firewall_for(port, plugged, local_vlans[port.network_id], state.security_groups,
                                            allows_of))
     return sorted(firewalls, key=lambda f: (f.port_id, f.device))
@@ -232,6 +237,7 @@ def pairs_for(port: Port) -> tuple[MacIpPair, ...]:
     return tuple(unique.values())
 
 
+@lru_cache(maxsize=1 << 14)  # pure, and asked for every port on every pass
 def link_local_for(mac: str) -> str:
     """The EUI-64 IPv6 link-local address of a MAC: fa:16:3e:aa:bb:cc -> fe80::f816:3eff:feaa:bbcc."""
     octets = [int(part, 16) for part in mac.split(":")]
@@ -240,7 +246,7 @@ def link_local_for(mac: str) -> str:
     return str(LINK_LOCAL.network_address + int.from_bytes(interface_id, "big"))
 
 
-def members_for(state: ApiState) -> dict[tuple[str, Ethertype], tuple[str, ...]]:
+def members_for(state: ApiState) -> Members:
     """(security group id, ethertype) -> the CIDRs of every port in the group (fixed IPs and allowed
     address pairs), across the whole API state, sorted."""
     members: dict[tuple[str, Ethertype], set[str]] = defaultdict(set)
@@ -254,16 +260,24 @@ def members_for(state: ApiState) -> dict[tuple[str, Ethertype], tuple[str, ...]]
     return {key: tuple(sorted(cidrs, key=_network_order)) for key, cidrs in members.items()}
 
 
-def allows_for_group(group: SecurityGroup, groups: dict[str, SecurityGroup],
-                     members: dict[tuple[str, Ethertype], tuple[str, ...]]) -> tuple[Allow, ...]:
+def allows_for_group(group: SecurityGroup, groups: dict[str, SecurityGroup]) -> tuple[Allow, ...]:
     """Every Allow of a group's rules, in rule id order."""
+    remotes = sorted({rule.remote_group_id for rule in group.rules if rule.remote_group_id})
+    return _allows_for_group(group, tuple((group_id, groups.get(group_id)) for group_id in remotes))
+
+
+# Remembered: a pass asks again for every group of every port here, and one rule change alters one group.
+# What the Allows read of other groups (their names, in the reasons) is part of the key.
+@lru_cache(maxsize=4096)
+def _allows_for_group(group: SecurityGroup, remotes: tuple[tuple[str, SecurityGroup | None], ...]
+                      ) -> tuple[Allow, ...]:
+    groups = {group_id: remote for group_id, remote in remotes if remote is not None}
     return tuple(allow for rule in sorted(group.rules, key=lambda r: r.id)
-                 for allow in allows_for_rule(rule, group, groups, members))
+                 for allow in allows_for_rule(rule, group, groups))
 
 
-def allows_for_rule(rule: SecurityGroupRule, group: SecurityGroup, groups: dict[str, SecurityGroup],
-                    members: dict[tuple[str, Ethertype], tuple[str, ...]]) -> list[Allow]:
-    """The rule once per remote: its prefix, each member address of its remote group, or any peer."""
+def allows_for_rule(rule: SecurityGroupRule, group: SecurityGroup, groups: dict[str, SecurityGroup]) -> list[Allow]:
+    """The rule as one Allow for its remote: its prefix, the members of its remote group, or any peer."""
     template = allow_template_for(rule)
     if template is None:
         return []  # the API refuses such a rule; never read what we cannot parse as "any"
@@ -272,15 +286,29 @@ def allows_for_rule(rule: SecurityGroupRule, group: SecurityGroup, groups: dict[
     if rule.remote_group_id:
         remote = groups.get(rule.remote_group_id)
         label = _label(remote) if remote else rule.remote_group_id
-        return [_with_remote(template, group, rule, cidr, f"{where} members of {label}: {cidr}",
-                             rule.remote_group_id)
-                for cidr in members.get((rule.remote_group_id, ethertype), ())]
+        return [_with_remote(template, group, rule, None, f"{where} members of {label}", rule.remote_group_id)]
     if rule.remote_ip_prefix:
         cidr = _cidr(rule.remote_ip_prefix)
         if ethertype_of(cidr) is not ethertype:
             return []  # the API refuses this too: an IPv4 rule cannot name an IPv6 prefix
         return [_with_remote(template, group, rule, cidr, f"{where} {cidr}")]
     return [_with_remote(template, group, rule, None, f"{where} anywhere")]
+
+
+def resolved(allow: Allow, members: Members) -> tuple[Allow, ...]:
+    """A remote group's Allow once per member address of its ethertype (none for an empty group); any
+    other Allow as it is."""
+    if allow.remote_group_id is None:
+        return (allow,)
+    return tuple(replace(allow, remote_cidr=None if cidr.endswith("/0") else cidr, reason=f"{allow.reason}: {cidr}")
+                 for cidr in members.get((allow.remote_group_id, allow.ethertype), ()))
+
+
+def expanded(firewall: PortFirewall, members: Members) -> PortFirewall:
+    """The firewall with each remote group's Allow resolved to its members' addresses (``resolved``)."""
+    if not any(allow.remote_group_id for allow in firewall.allows):
+        return firewall
+    return replace(firewall, allows=tuple(one for allow in firewall.allows for one in resolved(allow, members)))
 
 
 def allow_template_for(rule: SecurityGroupRule) -> Allow | None:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from neutrino.plan.tables import COOKIE
 
 if TYPE_CHECKING:  # firewall.py builds on l2.py, which builds on this module
+    from neutrino.plan.dhcp import DhcpPlan
     from neutrino.plan.firewall import PortFirewall
+    from neutrino.plan.l3 import RouterPlan
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class OvsPort:
     owned: bool = True
     # Neutron's bookkeeping on the Port row, so a restarted agent finds each network's local VLAN.
     other_config: tuple[tuple[str, str], ...] = ()
+    # An owned port that is an API port's leg (a DHCP tap, a router's qr-/qg-): its Interface's iface-id, ...
+    iface_external_ids: tuple[tuple[str, str], ...] = ()
     source: str = ""
     reason: str = ""
 
@@ -122,6 +126,8 @@ class HostPlan:
     firewalls: tuple[PortFirewall, ...] = ()  # each bound port's filtering (none with driver noop)
     hybrid_plugs: tuple[HybridPlug, ...] = ()  # iptables_hybrid: the qbr/qvb/qvo each instance needs
     filter_rules: tuple[FilterRule, ...] = ()  # iptables_hybrid: the rules, in order
+    dhcp: tuple[DhcpPlan, ...] = ()  # the networks served here: qdhcp- namespace, leg, dnsmasq
+    routers: tuple[RouterPlan, ...] = ()  # the routers hosted here: qrouter- namespace, legs, routes, NAT
 
     def flows_of(self, bridge: str) -> tuple[Flow, ...]:
         return tuple(flow for flow in self.flows if flow.bridge == bridge)

@@ -29,6 +29,8 @@ new ports taken in port id order. Without facts the numbering is the same functi
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from neutrino.model import names
 from neutrino.plan.firewall import (
     ICMP,
@@ -122,10 +124,17 @@ def filter_rules_for(firewalls: list[PortFirewall], zones: dict[str, int]) -> li
         for firewall in firewalls:
             rules += _unfiltered_rules_for(family, firewall)
         for firewall in filtered:
-            rules += _zone_rules_for(family, firewall, zones[firewall.port_id])
-            rules += _ingress_chain_for(family, firewall) + _egress_chain_for(family, firewall)
-            rules += _spoof_chain_for(family, firewall)
+            rules += _port_chains_for(family, firewall, zones[firewall.port_id])
     return rules
+
+
+# A pure function of frozen values, remembered as ovs_firewall's port flows are: each pass asks again for
+# every port, and a rule change alters the chains of its group's ports only.
+@lru_cache(maxsize=1024)
+def _port_chains_for(family: int, firewall: PortFirewall, zone: int) -> tuple[FilterRule, ...]:
+    """A filtered port's zone rules, then its ingress, egress and anti-spoofing chains."""
+    return (*_zone_rules_for(family, firewall, zone), *_ingress_chain_for(family, firewall),
+            *_egress_chain_for(family, firewall), *_spoof_chain_for(family, firewall))
 
 
 def restore_text_for(rules: list[FilterRule], family: int) -> str:

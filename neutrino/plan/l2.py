@@ -7,6 +7,8 @@ free one. A port that cannot be bound is parked on VLAN 4095 and the reason is k
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from neutrino.model import names
 from neutrino.model.host_config import HostConfig
 from neutrino.model.resources import Network, Port
@@ -115,6 +117,32 @@ def ports_for(state: ApiState, config: HostConfig, facts: HostFacts
     states = _port_states(state, config, plugged, vlans, reasons)
     parked = {name: reason for name, reason in reasons.items() if reason is not None}
     return ovs_ports, vlans, states, parked
+
+
+def with_legs(facts: HostFacts, legs: list[PluggedPort]) -> HostFacts:
+    """The facts as L2 sees them with the legs neutrino plugs itself (an API port's veth end on br-int, e.g.
+    a DHCP tap): a wanted leg counts as plugged from the pass that creates it, so its network has a local
+    VLAN and the leg its tag in the same OVSDB transaction; a leg of ours no longer wanted counts as gone
+    (the OVSDB realizer deletes it, as it deletes every owned port the plan leaves out)."""
+    wanted = {leg.name: leg for leg in legs}
+    kept = [p for p in facts.plugged if not p.owned or p.name in wanted]
+    seen = {p.name for p in kept}
+    plugged = kept + [leg for name, leg in wanted.items() if name not in seen]
+    return replace(facts, plugged=tuple(sorted(plugged, key=lambda p: p.name)))
+
+
+def owned_legs(ports: list[OvsPort], legs: list[PluggedPort]) -> list[OvsPort]:
+    """``ports`` with each leg's port (its tag and bookkeeping from ``ports_for``) as one neutrino creates
+    and owns: one interface, carrying the external_ids a hypervisor writes for a plugged port."""
+    by_name = {leg.name: leg for leg in legs}
+    out = []
+    for port in ports:
+        leg = by_name.get(port.name)
+        if leg is not None:
+            port = replace(port, owned=True, interfaces=(Interface(port.name),), iface_external_ids=(
+                ("attached-mac", leg.mac or ""), ("iface-id", leg.iface_id), ("iface-status", "active")))
+        out.append(port)
+    return out
 
 
 def bound_ports_for(state: ApiState, config: HostConfig, facts: HostFacts) -> list[PluggedPort]:

@@ -1,8 +1,8 @@
 """PortFirewall -> Neutron's native OVS firewall (``firewall_driver = "openvswitch"``) as br-int flows.
 
 The layout, tables and registers are Neutron's (neutron agent/linux/openvswitch_firewall): reg5 holds
-the port's ofport, reg6 its network's local VLAN, which is also the conntrack zone. Remote groups are
-expanded to one flow per member CIDR instead of conjunctions. Port 7 below is ``tapX`` on local VLAN 5:
+the port's ofport, reg6 its network's local VLAN, which is also the conntrack zone. Port 7 below is
+``tapX`` on local VLAN 5:
 
     60 p100 in_port=tapX                       -> reg5=7, reg6=5, 71   (what the port sends)
     60 p90  dl_vlan=5,dl_dst=<mac>             -> reg5=7, reg6=5, strip_vlan, 81   (to it, from outside)
@@ -38,12 +38,30 @@ firewalled MAC is dropped rather than switched around the firewall:
 
 Broadcast and multicast are switched by NORMAL without the receivers' ingress pipeline, as in
 Neutron. Driver ``noop`` produces no flows here: table 60 stays plain NORMAL.
+
+Remote groups, as Neutron does them: with conjunctive matches, so that the flows grow with ports plus
+members, not ports times members. A rule "ingress from members of G" of port 7 (rule R, conjunction
+ids 2c and 2c+1: for established and for new connections) is two clauses and an accept:
+
+    82 p70 ct_state=+new-est,ip,reg6=0x5,nw_src=<member of G>  -> conjunction(2c+1,1/2),...  (each member)
+    82 p70 ct_state=+new-est,ip,reg5=0x7                       -> conjunction(2c+1,2/2)  (the port, the
+                                                                  rule's protocol and ports)
+    82 p70 conj_id=2c+1,ct_state=+new-est,ip,reg5=0x7          -> ct(commit),output:tapX  (what the rule
+                                                                  admits; carries the rule id)
+
+The member clauses are shared by every port on local VLAN 5 whose rules name G in that direction, with
+that ethertype and priority (one ``conjunction`` action per such rule), so a membership change adds or
+removes only those. Conjunction ids are a pure function of the rule ids on this host (``conjunction_ids_for``):
+one pair per rule, so the accept flow and its counters belong to exactly one rule.
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from dataclasses import replace
 from functools import lru_cache
+from hashlib import blake2b
 
 from neutrino.plan.firewall import (
     ICMP,
@@ -56,6 +74,7 @@ from neutrino.plan.firewall import (
     BaseRule,
     Direction,
     Ethertype,
+    Members,
     Own,
     PortFirewall,
     Verdict,
@@ -80,14 +99,36 @@ UNTAGGED = "vlan_tci=0x0000/0x1fff"
 SHARED = "firewall"
 PORT_FIELDS = {TCP: "tp_dst", UDP: "tp_dst", SCTP: "tp_dst"}  # OpenFlow matches no dccp/udplite ports
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")  # a port name ovs-ofctl prints without quotes
+CONNECTION_STATES = (ESTABLISHED_NOT_REPLY, NEW)  # a rule's flows, in this order; conjunction id + 0, + 1
+CONJUNCTION_SLOTS = 2**31 - 2  # id pairs 2..2**32-3: never 0, the conj_id of every packet outside a conjunction
+_CONJUNCTION = re.compile(r"conjunction\((\d+),(\d)/2\)")
 
 
-def flows_for(bridge: str, firewalls: list[PortFirewall]) -> list[Flow]:
-    """Every firewall flow of br-int: the shared ones, then each port's, one flow per match."""
+def flows_for(bridge: str, firewalls: list[PortFirewall], members: Members | None = None) -> list[Flow]:
+    """Every firewall flow of br-int: the shared ones, each port's, then the remote groups' member
+    clauses (``members``: ``firewall.members_for``; none: remote groups admit nothing), one flow per match."""
+    conj_ids = conjunction_ids_for(firewalls)
     flows = shared_flows_for(bridge)
     for firewall in firewalls:
-        flows += port_flows_for(bridge, firewall)
+        flows += port_flows_for(bridge, firewall, conj_ids)
+    flows += remote_group_flows_for(bridge, firewalls, members or {}, conj_ids)
     return unique(flows)
+
+
+def conjunction_ids_for(firewalls: list[PortFirewall]) -> dict[str, int]:
+    """Rule id -> the even conjunction id of each remote group rule of a port filtered here (the odd one
+    after it is for new connections). A hash of the rule id, so that it stays as long as the rule does;
+    two rules in one slot (rare: 2**31 slots) are told apart in rule id order."""
+    rule_ids = sorted({allow.source for firewall in firewalls if firewall.is_filtered and firewall.ofport is not None
+                       for allow in firewall.allows if allow.remote_group_id is not None})
+    ids, taken = {}, set()
+    for rule_id in rule_ids:
+        slot = int.from_bytes(blake2b(rule_id.encode(), digest_size=4).digest(), "big") % CONJUNCTION_SLOTS
+        while slot in taken:
+            slot = (slot + 1) % CONJUNCTION_SLOTS
+        taken.add(slot)
+        ids[rule_id] = 2 * (slot + 1)
+    return ids
 
 
 def shared_flows_for(bridge: str) -> list[Flow]:
@@ -109,38 +150,89 @@ def shared_flows_for(bridge: str) -> list[Flow]:
     ]
 
 
-def port_flows_for(bridge: str, firewall: PortFirewall) -> list[Flow]:
-    return list(_port_flows_for(bridge, firewall))
+def port_flows_for(bridge: str, firewall: PortFirewall, conj_ids: dict[str, int] | None = None) -> list[Flow]:
+    """The port's own flows; ``conj_ids`` (``conjunction_ids_for`` of every port here) number its remote
+    group rules' conjunctions (by default: as if it were the only port)."""
+    ids = conjunction_ids_for([firewall]) if conj_ids is None else conj_ids
+    return list(_port_flows_for(bridge, firewall, tuple((allow.source, ids[allow.source])
+                                                        for allow in firewall.allows if allow.remote_group_id
+                                                        and firewall.is_filtered and firewall.ofport is not None)))
 
 
 # A pure function of frozen values, remembered: each pass asks again for every port, and a port whose
 # firewall did not change (nearly all, when one rule changes) gets its ~75 flows without rebuilding them.
 # ~50 kB per port: the bound holds some 25 MB.
 @lru_cache(maxsize=512)
-def _port_flows_for(bridge: str, firewall: PortFirewall) -> tuple[Flow, ...]:
+def _port_flows_for(bridge: str, firewall: PortFirewall, conj_ids: tuple[tuple[str, int], ...]) -> tuple[Flow, ...]:
     if firewall.ofport is None:
         return tuple(_not_ready_flows_for(bridge, firewall))
     if not firewall.is_filtered:
         return tuple(_unfiltered_flows_for(bridge, firewall))
+    ids = dict(conj_ids)
+    rule_flows = [flow for allow in firewall.allows
+                  for flow in allow_flows_for(bridge, firewall, allow, ids.get(allow.source))]
     return (*_dispatch_flows_for(bridge, firewall), *_egress_base_flows_for(bridge, firewall),
             *_connection_flows_for(bridge, firewall, Direction.EGRESS),
             *_accept_or_ingress_flows_for(bridge, firewall), *_ingress_base_flows_for(bridge, firewall),
-            *_connection_flows_for(bridge, firewall, Direction.INGRESS),
-            *(flow for allow in firewall.allows for flow in allow_flows_for(bridge, firewall, allow)))
+            *_connection_flows_for(bridge, firewall, Direction.INGRESS), *merge_conjunctions(rule_flows))
 
 
-def allow_flows_for(bridge: str, firewall: PortFirewall, allow: Allow) -> list[Flow]:
-    """The rule flows of one Allow: original-direction packets of new and established connections."""
+def allow_flows_for(bridge: str, firewall: PortFirewall, allow: Allow, conj_id: int | None = None) -> list[Flow]:
+    """The rule flows of one Allow: original-direction packets of new and established connections. A
+    remote group's Allow needs its ``conj_id`` (``conjunction_ids_for``): its flows are the port's
+    clause of the conjunction and the accept flows (``remote_group_flows_for`` has the members' clause)."""
     table = Table.RULES_INGRESS if allow.direction is Direction.INGRESS else Table.RULES_EGRESS
+    priority = RULE_PRIORITY + priority_offset(allow)
     reason = allow.reason
     if allow.port_min is not None and allow.protocol not in PORT_FIELDS:
         reason += " (OpenFlow cannot match this protocol's ports: the whole protocol is admitted, as in Neutron)"
+    if allow.remote_group_id is not None:
+        if conj_id is None:
+            raise ValueError(f"rule {allow.source} names a remote group: its flows need a conjunction id")
+        return _conjunction_flows_for(bridge, firewall, allow, conj_id, reason)
     flows = []
     for match in _allow_matches(firewall, allow):
-        for state in (ESTABLISHED_NOT_REPLY, NEW):
-            flows.append(Flow(bridge, table, RULE_PRIORITY + priority_offset(allow), f"ct_state={state},{match}",
+        for state in CONNECTION_STATES:
+            flows.append(Flow(bridge, table, priority, f"ct_state={state},{match}",
                               _accept(firewall, allow.direction, state), allow.source, reason))
     return flows
+
+
+def remote_group_flows_for(bridge: str, firewalls: list[PortFirewall], members: Members,
+                           conj_ids: dict[str, int]) -> list[Flow]:
+    """The members' clause of every remote group rule of the ports here: per local VLAN, direction,
+    ethertype, remote group and priority, two flows per member address (established, new), each with
+    one ``conjunction`` action per rule of those ports that names the group so. An address in two such
+    groups is one flow with the conjunctions of both (as Neutron merges them)."""
+    wanted: dict[tuple, set[int]] = defaultdict(set)
+    for firewall in firewalls:
+        if not firewall.is_filtered or firewall.ofport is None:
+            continue
+        for allow in firewall.allows:
+            if allow.remote_group_id is not None:
+                key = (firewall.local_vlan, allow.direction, allow.ethertype, allow.remote_group_id,
+                       RULE_PRIORITY + priority_offset(allow))
+                wanted[key].add(conj_ids[allow.source])
+    flows: list[Flow] = []
+    for key in sorted(wanted):
+        vlan, direction, ethertype, group_id, priority = key
+        flows += _member_flows_for(bridge, vlan, direction, ethertype, group_id, priority,
+                                   members.get((group_id, ethertype), ()), tuple(sorted(wanted[key])))
+    return merge_conjunctions(flows)
+
+
+def merge_conjunctions(flows: list[Flow]) -> list[Flow]:
+    """One flow per (table, priority, match), the first kept; two flows of conjunction clauses with the
+    same match (two rules naming the same protocol and ports) become one with both actions."""
+    merged: dict[tuple, Flow] = {}
+    for flow in flows:
+        held = merged.get(flow.key)
+        if held is None:
+            merged[flow.key] = flow
+        elif _CONJUNCTION.match(held.actions) and _CONJUNCTION.match(flow.actions):
+            merged[flow.key] = replace(held, actions=_conjunction_actions(held.actions, flow.actions),
+                                       reason=f"{held.reason}; and for {flow.source}")
+    return list(merged.values())
 
 
 def priority_offset(allow: Allow) -> int:
@@ -322,6 +414,50 @@ def _own_addresses(firewall: PortFirewall, rule: BaseRule) -> list[str]:
     if rule.own is Own.SOURCE_OR_UNSPECIFIED:
         pairs.append((firewall.mac, "0.0.0.0/32"))
     return [_join(f"dl_src={mac}", _address_match(field, cidr)) for mac, cidr in pairs]
+
+
+def _conjunction_flows_for(bridge: str, firewall: PortFirewall, allow: Allow, conj_id: int,
+                           reason: str) -> list[Flow]:
+    """A remote group rule on one port: its clause (the port, protocol and ports) and its accept flows."""
+    table = Table.RULES_INGRESS if allow.direction is Direction.INGRESS else Table.RULES_EGRESS
+    priority = RULE_PRIORITY + priority_offset(allow)
+    ip = "ip" if allow.ethertype is Ethertype.IPV4 else "ipv6"
+    flows = [Flow(bridge, table, priority, f"ct_state={state},{match}", _conjunction(conj_id + n, 2), allow.source,
+                  f"{reason}: clause 2 of conjunction {conj_id + n}, {_port_words(firewall)} and the rule's "
+                  "protocol and ports")
+             for match in _allow_matches(firewall, allow) for n, state in enumerate(CONNECTION_STATES)]
+    flows += [Flow(bridge, table, priority, f"conj_id={conj_id + n},ct_state={state},{ip},reg5={firewall.ofport:#x}",
+                   _accept(firewall, allow.direction, state), allow.source,
+                   f"{reason}: admitted when both clauses of conjunction {conj_id + n} match")
+              for n, state in enumerate(CONNECTION_STATES)]
+    return flows
+
+
+# Pure, and asked again on every pass with equal arguments; one entry per member clause set.
+@lru_cache(maxsize=1024)
+def _member_flows_for(bridge: str, vlan: int, direction: Direction, ethertype: Ethertype, group_id: str,
+                      priority: int, cidrs: tuple[str, ...], conj_ids: tuple[int, ...]) -> tuple[Flow, ...]:
+    table = Table.RULES_INGRESS if direction is Direction.INGRESS else Table.RULES_EGRESS
+    v4 = ethertype is Ethertype.IPV4
+    field = {Direction.INGRESS: "nw_src" if v4 else "ipv6_src", Direction.EGRESS: "nw_dst" if v4 else "ipv6_dst"}
+    where = "from" if direction is Direction.INGRESS else "to"
+    return tuple(
+        Flow(bridge, table, priority,
+             _join(f"ct_state={state}", "ip" if v4 else "ipv6", f"reg6={vlan:#x}", _address_match(field[direction], cidr)),
+             ",".join(_conjunction(conj_id + n, 1) for conj_id in conj_ids), f"remote-group:{group_id}",
+             f"clause 1 of conjunctions {', '.join(str(c + n) for c in conj_ids)}: {direction.value} {ethertype.value} "
+             f"{where} {cidr}, a member of security group {group_id}, on local VLAN {vlan}")
+        for cidr in cidrs for n, state in enumerate(CONNECTION_STATES))
+
+
+def _conjunction(conj_id: int, clause: int) -> str:
+    return f"conjunction({conj_id},{clause}/2)"
+
+
+def _conjunction_actions(*actions: str) -> str:
+    """The conjunction actions of several flows as one list, each once, by id."""
+    found = {(int(conj_id), int(clause)) for text in actions for conj_id, clause in _CONJUNCTION.findall(text)}
+    return ",".join(_conjunction(conj_id, clause) for conj_id, clause in sorted(found))
 
 
 def _allow_matches(firewall: PortFirewall, allow: Allow) -> list[str]:

@@ -26,6 +26,7 @@ import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from neutrino.host.errors import CommandFailed, Unsupported
 from neutrino.host.runner import MISSING_PROGRAM, Host
@@ -108,6 +109,13 @@ def observe_filter(host: Host) -> ObservedFilter:
     return observed_from({family: host.run([SAVE[family]]).stdout for family in FAMILY_NAMES})
 
 
+def observed_after(rules: Iterable[FilterRule]) -> ObservedFilter:
+    """What is ours in the tables once apply_iptables went through for ``rules``: their chains and jumps
+    (each jump once), as observe_filter would read them back."""
+    chains, jumps = desired_for(rules)
+    return ObservedFilter(tuple(chains), tuple(dict.fromkeys(jumps)))
+
+
 def observed_from(saved: dict[int, str]) -> ObservedFilter:
     """family -> iptables-save's output, as what is ours in it."""
     chains: list[Chain] = []
@@ -141,6 +149,7 @@ def parse_save(text: str, family: int) -> tuple[list[Chain], list[Jump]]:
     return [Chain(family, table, name, tuple(chain_rules)) for (table, name), chain_rules in rules.items()], jumps
 
 
+@lru_cache(maxsize=1 << 16)  # pure; asked for every rule of the plan on every pass
 def target_of(rule: str) -> str:
     """The chain or target a rule jumps to (``-j X`` or ``-g X``), or ''."""
     _, jump, after = (" " + rule).rpartition(" -j ")
@@ -186,16 +195,20 @@ def desired_for(rules: Iterable[FilterRule]) -> tuple[list[Chain], list[Jump]]:
 
 
 def filter_changes_for(rules: Iterable[FilterRule], observed: ObservedFilter) -> FilterChanges:
-    chains, jumps = desired_for(rules)
-    chain_changes = keyed_diff(chains, observed.chains, key=lambda c: c.key)
+    return changes_between(observed_after(rules), observed)
+
+
+def changes_between(desired: ObservedFilter, observed: ObservedFilter) -> FilterChanges:
+    """From what is ours now to ``desired`` (observed_after of the plan's rules)."""
+    chain_changes = keyed_diff(desired.chains, observed.chains, key=lambda c: c.key)
     left = list(observed.jumps)
     add = []
-    for jump in dict.fromkeys(jumps):
+    for jump in desired.jumps:
         if left.count(jump) == 1:
             left.remove(jump)
         else:  # missing, or there more than once: every copy goes (-D takes the first) and one goes on top
             add.append(jump)
-    kept_zones = set(zones_of(chains).values())
+    kept_zones = set(desired.conntrack_zones.values())
     stale = tuple(sorted((port_id, zone) for port_id, zone in observed.conntrack_zones.items()
                          if zone not in kept_zones))
     return FilterChanges(chain_changes, tuple(add), tuple(left), stale)
@@ -226,13 +239,27 @@ def _in(items, where: tuple[int, str]) -> list:
 
 # --- apply -----------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class FilterSynced:
+    """What ``sync_iptables`` did, and what is ours in the tables afterwards (None after an error: unknown)."""
+
+    report: Report
+    installed: ObservedFilter | None
+
+
 def apply_iptables(host: Host, plan: HostPlan, observed: ObservedFilter | None = None) -> Report:
     """Make our chains the plan's ``filter_rules``; ``observed`` (from observe_filter) saves the reads."""
+    return sync_iptables(host, plan, observed).report
+
+
+def sync_iptables(host: Host, plan: HostPlan, observed: ObservedFilter | None = None) -> FilterSynced:
+    """apply_iptables, also returning what is ours once it went through: exactly the plan's rules."""
     report = Report("iptables")
     ensure_bridge_netfilter(host, report)
     observed = observed if observed is not None else observe_filter(host)
-    apply_filter_changes(host, filter_changes_for(plan.filter_rules, observed), report)
-    return report
+    desired = observed_after(plan.filter_rules)
+    apply_filter_changes(host, changes_between(desired, observed), report)
+    return FilterSynced(report, None if report.errors else desired)
 
 
 def apply_filter_changes(host: Host, changes: FilterChanges, report: Report) -> None:

@@ -6,6 +6,11 @@ add-flows`` of just those flow mods (``add``, ``delete_strict``), many (a first 
 switch) as ``--bundle replace-flows`` of the bridge's whole desired set, which OVS diffs itself. Either
 way only the flows that differ change, so unchanged traffic is never interrupted (no flush, ever);
 the diff-only bundle spares ovs-ofctl parsing and re-reading thousands of firewall flows per pass.
+
+``sync_flows`` also returns what each bridge holds once its bundle went through (the plan's flows), so
+that the agent can diff its next pass against that instead of dumping every bridge again, as long as
+nothing else may have touched the switch; ``vswitchd_pid`` tells it whether the switch is still the
+same process (a restarted ovs-vswitchd has lost every flow).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from neutrino.host.errors import CommandFailed
 from neutrino.host.runner import Host
 from neutrino.plan.host_plan import Flow, HostPlan
 from neutrino.realize.diff import Changes, Report, keyed_diff
+
+# Where OVS's packaging (ovs-ctl) has ovs-vswitchd write its pid; simulated hosts bind-mount their own here.
+VSWITCHD_PIDFILE = "/run/openvswitch/ovs-vswitchd.pid"
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,13 @@ def observe_flows(host: Host, bridge: str) -> list[InstalledFlow]:
     return [flow for flow in map(parse_flow_line, output.splitlines()) if flow is not None]
 
 
+def vswitchd_pid(host: Host) -> str | None:
+    """The pid of the ovs-vswitchd running now, or None if its pid file cannot be read. A new pid is a
+    restarted switch, and a restarted switch has lost every flow."""
+    read = host.run(["cat", VSWITCHD_PIDFILE], check=False)
+    return (read.stdout.strip() or None) if read.rc == 0 else None
+
+
 def observe_flows_of(host: Host, bridges: list[str]) -> dict[str, list[InstalledFlow] | None]:
     """Each bridge's flows, read concurrently (one exec each); None for a bridge that does not exist yet."""
 
@@ -102,10 +117,26 @@ def observe_flows_of(host: Host, bridges: list[str]) -> dict[str, list[Installed
         return dict(zip(bridges, pool.map(read, bridges), strict=True))
 
 
+@dataclass(frozen=True)
+class Synced:
+    """What ``sync_flows`` did, and what each bridge holds afterwards: exactly the plan's flows."""
+
+    report: Report
+    installed: dict[str, list[InstalledFlow]]
+
+
 def apply_flows(host: Host, plan: HostPlan, bridges: list[str] | None = None,
                 observed: dict[str, list[InstalledFlow] | None] | None = None) -> Report:
     """Make each bridge's flows the plan's; ``observed`` (from observe_flows_of) saves the reads."""
+    return sync_flows(host, plan, bridges, observed).report
+
+
+def sync_flows(host: Host, plan: HostPlan, bridges: list[str] | None = None,
+               observed: dict[str, list[InstalledFlow] | None] | None = None) -> Synced:
+    """apply_flows, also returning each bridge's flows once its bundle went through (a failed bundle
+    raises CommandFailed: then what the bridge holds is unknown)."""
     report = Report("openflow")
+    holds: dict[str, list[InstalledFlow]] = {}
     observed = observed or {}
     for bridge in bridges or [b.name for b in plan.bridges]:
         desired = plan.flows_of(bridge)
@@ -115,17 +146,15 @@ def apply_flows(host: Host, plan: HostPlan, bridges: list[str] | None = None,
         wanted = [desired_flow(f) for f in desired]
         planned = {want.key: flow for want, flow in zip(wanted, desired, strict=True)}
         changes = keyed_diff(wanted, installed, key=lambda f: f.key, same=lambda a, b: a.actions == _rendered(b.actions))
-        if not changes:
-            continue
-        report.added += [f"{bridge} {_describe(f)}" for f in changes.add]
-        report.removed += [f"{bridge} {_describe(f)}" for f in changes.remove]
-        report.changed += [f"{bridge} {_describe(new)}" for _, new in changes.modify]
-        if _is_few(changes, len(planned)):
-            host.run(["ovs-ofctl", "--bundle", "add-flows", bridge, "-"], input=flow_mods_for(changes, planned))
-        else:
-            text = "".join(flow.text() + "\n" for flow in desired)
-            host.run(["ovs-ofctl", "--bundle", "replace-flows", bridge, "-"], input=text)
-    return report
+        if changes:
+            report.added += [f"{bridge} {_describe(f)}" for f in changes.add]
+            report.removed += [f"{bridge} {_describe(f)}" for f in changes.remove]
+            report.changed += [f"{bridge} {_describe(new)}" for _, new in changes.modify]
+            if not _is_few(changes, len(planned)) or not _sent_flow_mods(host, bridge, changes, planned):
+                text = "".join(flow.text() + "\n" for flow in desired)
+                host.run(["ovs-ofctl", "--bundle", "replace-flows", bridge, "-"], input=text)
+        holds[bridge] = wanted
+    return Synced(report, holds)
 
 
 def flow_mods_for(changes: Changes[InstalledFlow], planned: dict[tuple, Flow]) -> str:
@@ -135,6 +164,19 @@ def flow_mods_for(changes: Changes[InstalledFlow], planned: dict[tuple, Flow]) -
     lines += [f"add {planned[new.key].text()}" for _, new in changes.modify]
     lines += [f"delete_strict {_match_text(flow)}" for flow in changes.remove]
     return "".join(line + "\n" for line in lines)
+
+
+def _sent_flow_mods(host: Host, bridge: str, changes: Changes[InstalledFlow], planned: dict[tuple, Flow]) -> bool:
+    """The differences as one bundle of flow mods; False when a flow to delete names a port that is gone
+    (one of ours the OVSDB step has just removed: ovs-ofctl cannot resolve its name), for the caller to
+    send the whole set instead, which names only ports that are there."""
+    try:
+        host.run(["ovs-ofctl", "--bundle", "add-flows", bridge, "-"], input=flow_mods_for(changes, planned))
+    except CommandFailed as error:
+        if "unknown port" not in error.stderr or not changes.remove:
+            raise
+        return False
+    return True
 
 
 def _is_few(changes: Changes, planned: int) -> bool:

@@ -151,6 +151,9 @@ def _add_port_commands(port: OvsPort) -> list[list[str]]:
             commands.append(["set", "Interface", interface.name, "type=patch", f"options:peer={interface.peer}"])
         elif interface.type:
             commands.append(["set", "Interface", interface.name, f"type={interface.type}"])
+    if port.iface_external_ids:
+        commands.append(["set", "Interface", port.interfaces[0].name] +
+                        [f'external_ids:{k}="{v}"' for k, v in port.iface_external_ids])
     commands.append(["set", "Port", port.name, f"external_ids:{OWNED}=true"])
     return commands + _vlan_settings(port)
 
@@ -162,10 +165,16 @@ def _same_port(observed: ObservedPort, desired: OvsPort) -> bool:
     have, want = dict(observed.other_config), dict(desired.other_config)
     if have != {**have, **want} or (DEAD_REASON in have and DEAD_REASON not in want):
         return False
-    if not desired.owned:
-        return True
-    return observed.interfaces == tuple(sorted(desired.interfaces, key=lambda i: i.name)) and \
-        observed.bond_mode == desired.bond_mode
+    return not desired.owned or _same_build(observed, desired)
+
+
+def _same_build(observed: ObservedPort, desired: OvsPort) -> bool:
+    """An owned port made as the plan makes it (bridge, interfaces, bond, its Interface's external_ids),
+    whatever its VLAN settings."""
+    have_ids = dict(observed.iface_external_ids)
+    return observed.bridge == desired.bridge and observed.bond_mode == desired.bond_mode and \
+        observed.interfaces == tuple(sorted(desired.interfaces, key=lambda i: i.name)) and \
+        have_ids == {**have_ids, **dict(desired.iface_external_ids)}
 
 
 def ovsdb_commands_for(plan: HostPlan, observed: ObservedOvs, report: Report) -> list[list[str]]:
@@ -192,7 +201,10 @@ def ovsdb_commands_for(plan: HostPlan, observed: ObservedOvs, report: Report) ->
         commands.append(["--if-exists", "del-port", port.bridge, port.name])
     for have, port in owned.modify:
         report.changed.append(f"port {port.bridge}/{port.name}")
-        commands += [["--if-exists", "del-port", have.bridge, have.name]] + _add_port_commands(port)
+        if _same_build(have, port):
+            commands += _vlan_settings(port)  # only its tag changed (a DHCP tap's network got its VLAN)
+        else:
+            commands += [["--if-exists", "del-port", have.bridge, have.name]] + _add_port_commands(port)
     for port in plan.ports:
         have = observed.ports.get(port.name)
         if not port.owned and have is not None and not _same_port(have, port):

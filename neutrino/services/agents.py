@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,11 @@ from neutrino.services.errors import AdminRequired, AgentNotFound
 from neutrino.store import tables as t
 from neutrino.store.revisions import Transaction
 
+if TYPE_CHECKING:  # dhcp.py binds ports with binding_for below
+    from neutrino.services.dhcp import DhcpPorts
+
 OVS_AGENT = "Open vSwitch agent"
+L3_AGENT = "L3 agent"
 AGENT_DOWN_TIME = timedelta(seconds=75)  # Neutron's agent_down_time default
 
 
@@ -49,6 +54,9 @@ def binding_for(session: Session, port: t.Port) -> tuple[str, dict]:
 
 class AgentService:
     kind = "agent"
+
+    def __init__(self, dhcp: DhcpPorts | None = None):
+        self.dhcp = dhcp
 
     def not_found(self, resource_id: str) -> Exception:
         return AgentNotFound(id=resource_id)
@@ -95,11 +103,22 @@ class AgentService:
             if start_flag:
                 row.started_at = moment
             if was_alive and not start_flag and not changed:
+                self._schedule_waiting(tx, row)
                 return row.id  # routine heartbeat: no change worth a feed revision
         tx.touch(self.kind, row.id)
         session.flush()
         self.rebind(tx, host)
+        self._schedule_waiting(tx, row)
         return row.id
+
+    def _schedule_waiting(self, tx: Transaction, row: t.Agent) -> None:
+        """What waits for an agent of this kind gets one now (a DHCP agent: networks without a DHCP port)."""
+        if self.dhcp is not None:
+            self.dhcp.agent_reported(tx, row)
+        if row.agent_type == L3_AGENT:  # routers no L3 agent hosts yet
+            from neutrino.services import l3_scheduler  # it builds on this module's binding_for
+
+            l3_scheduler.schedule_waiting(tx)
 
     def rebind(self, tx: Transaction, host: str) -> None:
         """Bind again every port whose binding:host_id is ``host``: its agent appeared, came back or
@@ -126,3 +145,8 @@ class AgentService:
             raise AgentNotFound(id=agent_id)
         tx.session.delete(row)
         tx.touch_deleted(self.kind, agent_id)
+        if row.agent_type == L3_AGENT:  # its routers move to another L3 agent, or wait for one
+            from neutrino.services import l3_scheduler
+
+            tx.session.flush()
+            l3_scheduler.release_host(tx, row.host)

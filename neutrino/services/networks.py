@@ -8,10 +8,11 @@ from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.config import Settings
-from neutrino.services import segments
+from neutrino.services import floating_ips, segments
 from neutrino.services.common import new_standard_row, plain_rows, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
 from neutrino.services.errors import (
+    ExternalNetworkInUse,
     InvalidInput,
     InvalidSharedSetting,
     NetworkInUse,
@@ -169,6 +170,8 @@ class NetworkService:
         self._require_owner(context, row, "update_network")
         if attrs.get("shared") is False and row.shared:
             self._check_unshare(session, row)
+        if attrs.get("router:external") is False and row.external:
+            self._check_no_gateways(session, row)
         mapping = {"router:external": "external"}
         for name, value in attrs.items():
             if name == "mtu":
@@ -185,6 +188,13 @@ class NetworkService:
             raise PolicyNotAuthorized(action=action)
 
     @staticmethod
+    def _check_no_gateways(session: Session, row: t.Network) -> None:
+        """An external network with routers' gateways on it stays external (and so, its floating IPs)."""
+        if session.execute(select(t.Port.id).where(t.Port.network_id == row.id,
+                                                   t.Port.device_owner == "network:router_gateway")).first():
+            raise ExternalNetworkInUse(net_id=row.id)
+
+    @staticmethod
     def _check_unshare(session: Session, row: t.Network) -> None:
         foreign = session.execute(
             select(t.Port.id).where(t.Port.network_id == row.id, t.Port.project_id != row.project_id)
@@ -196,6 +206,7 @@ class NetworkService:
         session = tx.session
         row = self.get_row(session, context, network_id)
         self._require_owner(context, row, "delete_network")
+        floating_ips.remove_unassociated(tx, row.id)
         ports = session.execute(
             select(t.Port.id, t.Port.device_owner).where(t.Port.network_id == row.id)
         ).all()

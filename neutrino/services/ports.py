@@ -10,7 +10,7 @@ from functools import cache
 from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from neutrino.services import ipam
+from neutrino.services import floating_ips, ipam
 from neutrino.services.common import new_standard_row, plain_rows, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
 from neutrino.services.errors import (
@@ -23,6 +23,7 @@ from neutrino.services.errors import (
     PortSecurityAndIPRequiredForSecurityGroups,
     PortSecurityPortHasSecurityGroup,
     SecurityGroupNotFound,
+    ServicePortInUse,
 )
 from neutrino.services.networks import NetworkService
 from neutrino.services.quotas import QuotaBook
@@ -105,7 +106,9 @@ class PortService:
 
     # --- writes ---
 
-    def create(self, tx: Transaction, context: Context, attrs: dict) -> str:
+    def create(self, tx: Transaction, context: Context, attrs: dict, check_quota: bool = True) -> str:
+        """A new port. ``check_quota`` False: a port the network service makes for itself (a router's
+        interface or gateway, a floating IP's), which Neutron's plugin creates outside the quota."""
         session = tx.session
         network = self.networks.read_row(session, context, attrs["network_id"])
         if not context.is_admin and network.project_id != context.project_id and not network.shared:
@@ -113,13 +116,14 @@ class PortService:
             raise HTTPForbidden(tenant_id=context.project_id, resource="port")
         row = new_standard_row(
             t.Port, context, attrs, network_id=network.id,
-            admin_state_up=attrs.get("admin_state_up", True), status="DOWN",
+            admin_state_up=attrs.get("admin_state_up", True), status=attrs.get("status", "DOWN"),
             device_id=attrs.get("device_id", ""), device_owner=attrs.get("device_owner", ""),
             port_security_enabled=attrs.get("port_security_enabled", network.port_security_enabled),
             host_id=attrs.get("binding:host_id", "") or "", vnic_type=attrs.get("binding:vnic_type", "normal"),
             profile=attrs.get("binding:profile") or {}, vif_type="unbound", vif_details={},
         )
-        self.quotas.check(session, row.project_id, "port")
+        if check_quota:
+            self.quotas.check(session, row.project_id, "port")
         row.mac_address = self._mac_for(session, network.id, attrs.get("mac_address"))
         if row.host_id:
             self.bind(session, row)
@@ -203,6 +207,7 @@ class PortService:
         if "port_security_enabled" in attrs:
             self._change_port_security(session, row, attrs)
         if "fixed_ips" in attrs:
+            floating_ips.check_fixed_ips_change(session, row.id, attrs["fixed_ips"])
             self._change_fixed_ips(session, row, attrs["fixed_ips"])
         simple = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
                   "device_id": "device_id", "device_owner": "device_owner", "binding:host_id": "host_id",
@@ -283,9 +288,26 @@ class PortService:
         # delete_port is rule:admin_owner_or_network_owner: the network's owner may remove any port on it.
         if not context.is_admin and context.project_id not in (row.project_id, _network_owner_of(session, row)):
             raise PolicyNotAuthorized(action="delete_port")
+        _check_not_l3_owned(session, row)
+        self.remove(tx, row)
+
+    def remove(self, tx: Transaction, row: t.Port) -> None:
+        """Delete the port, whoever owns it (routers and floating IPs remove their own ports this way);
+        the floating IPs on its addresses are let go, as Neutron disassociates them."""
+        session = tx.session
+        floating_ips.disassociate_port(tx, row.id)
         session.execute(delete(t.Tag).where(t.Tag.resource_id == row.id))
         session.delete(row)
-        tx.touch_deleted(self.kind, port_id)
+        tx.touch_deleted(self.kind, row.id)
+
+
+def _check_not_l3_owned(session: Session, row: t.Port) -> None:
+    """A router's port or a floating IP's goes with its owner, never through DELETE /ports (Neutron's
+    prevent_l3_port_deletion); once the owner is gone, the port may go."""
+    if row.device_owner in floating_ips.L3_PORT_OWNERS:
+        owner = t.FloatingIp if row.device_owner == floating_ips.FLOATING_IP_OWNER else t.Router
+        if session.get(owner, row.device_id) is not None:
+            raise ServicePortInUse(port_id=row.id, reason=f"has device owner {row.device_owner}")
 
 
 def _network_owner_of(session: Session, row: t.Port) -> str | None:

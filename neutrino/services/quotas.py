@@ -17,6 +17,8 @@ COUNTED = {
     "port": t.Port,
     "security_group": t.SecurityGroup,
     "security_group_rule": t.SecurityGroupRule,
+    "router": t.Router,
+    "floatingip": t.FloatingIp,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -25,6 +26,9 @@ from neutrino.services.networks import NETWORK_OWNED_PORTS, NetworkService, visi
 from neutrino.services.quotas import QuotaBook
 from neutrino.store import tables as t
 from neutrino.store.revisions import Transaction
+
+if TYPE_CHECKING:
+    from neutrino.services.dhcp import DhcpPorts
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
@@ -58,9 +62,14 @@ def _children_query(table, by_ids: bool):
 class SubnetService:
     kind = "subnet"
 
-    def __init__(self, networks: NetworkService, quotas: QuotaBook):
+    def __init__(self, networks: NetworkService, quotas: QuotaBook, dhcp: DhcpPorts | None = None):
         self.networks = networks
         self.quotas = quotas
+        self.dhcp = dhcp  # keeps each network's DHCP port in step with its subnets
+
+    def _dhcp_changed(self, tx: Transaction, network_id: str) -> None:
+        if self.dhcp is not None:
+            self.dhcp.reconcile(tx, network_id)
 
     def not_found(self, resource_id: str) -> Exception:
         return SubnetNotFound(id=resource_id)
@@ -152,6 +161,7 @@ class SubnetService:
         tx.touch(self.kind, row.id)
         touch_row(network)  # the network's `subnets` changed: Neutron bumps its revision too
         tx.touch("network", network.id)
+        self._dhcp_changed(tx, network.id)
         return row.id
 
     @staticmethod
@@ -252,6 +262,8 @@ class SubnetService:
                                attrs.get("host_routes"))
         touch_row(row)
         tx.touch(self.kind, row.id)
+        if "enable_dhcp" in attrs:
+            self._dhcp_changed(tx, row.network_id)
 
     @staticmethod
     def _require_network_owner(session: Session, context: Context, row: t.Subnet, action: str) -> None:
@@ -284,3 +296,4 @@ class SubnetService:
         if network is not None:
             touch_row(network)
         tx.touch("network", network_id)
+        self._dhcp_changed(tx, network_id)  # its address on the subnet is gone; with the last subnet, the port

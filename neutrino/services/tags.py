@@ -12,6 +12,7 @@ from neutrino.store.revisions import Transaction
 TABLES = {
     "network": t.Network, "subnet": t.Subnet, "port": t.Port,
     "security_group": t.SecurityGroup, "security_group_rule": t.SecurityGroupRule,
+    "router": t.Router, "floatingip": t.FloatingIp,
 }
 
 

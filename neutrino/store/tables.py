@@ -163,6 +163,48 @@ class DefaultSecurityGroup(Base):
     security_group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.id", ondelete="CASCADE"))
 
 
+class Router(StandardAttributes, Base):
+    __tablename__ = "routers"
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    gw_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id"), index=True)
+    # The host of the L3 agent running the router ("" until one is scheduled); its ports are bound there.
+    host: Mapped[str] = mapped_column(String(255), default="", index=True)
+
+
+class RouterRoute(Base):
+    """An extra route of a router (extraroute)."""
+
+    __tablename__ = "router_routes"
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class FloatingIp(Base):
+    """A floating IP: its address is the one fixed IP of its port on the external network (device_owner
+    network:floatingip), so the ip_allocations key keeps two from sharing it. The unique constraint is
+    Neutron's: one fixed IP has at most one floating IP per external network."""
+
+    __tablename__ = "floatingips"
+    __table_args__ = (UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address",
+                                       name="uniq_floatingips0floatingnetworkid0fixedportid0fixedipaddress"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    floating_network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    floating_port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), unique=True)
+    fixed_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id"), index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64))
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+
 class Tag(Base):
     __tablename__ = "tags"
     resource_id: Mapped[str] = mapped_column(ID, primary_key=True)

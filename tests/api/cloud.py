@@ -22,7 +22,7 @@ from tests.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, Api, issue_token, make
 
 WIDE = dict(network_vlan_ranges=tuple(parse_vlan_ranges("physnet1:100:3999,physnet2,physnet3")),
             quotas=Quotas(network=10_000, subnet=10_000, port=50_000, security_group=1000,
-                          security_group_rule=10_000))
+                          security_group_rule=10_000, router=1000, floatingip=1000))
 
 
 @dataclass(frozen=True)

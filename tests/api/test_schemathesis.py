@@ -31,7 +31,8 @@ EXAMPLES_PER_OPERATION = {"sqlite": 20, "postgresql": 10}
 SEED_CIDR = "10.99.0.0/24"
 # Body attributes naming another resource, and the collection that resource is in.
 REFERENCES = {"network_id": "networks", "security_group_id": "security_groups",
-              "remote_group_id": "security_groups"}
+              "remote_group_id": "security_groups", "subnet_id": "subnets", "port_id": "ports",
+              "floating_network_id": "external_networks"}
 # Attributes a create cannot do without (required, or a subnet's cidr).
 ESSENTIAL = {"network_id", "ip_version", "cidr", "security_group_id", "direction"}
 
@@ -65,8 +66,13 @@ def seed_resources(services) -> dict[str, list[str]]:
     rule = write(services.security_group_rules, {"security_group_id": group, "direction": "ingress",
                                                   "ethertype": "IPv4", "protocol": "tcp",
                                                   "port_range_min": 22, "port_range_max": 22})
-    return {"networks": [network], "subnets": [subnet], "ports": [port], "security_groups": [group],
-            "security_group_rules": [rule]}
+    public = write(services.networks, {"name": "public", "router:external": True})
+    write(services.subnets, {"network_id": public, "ip_version": 4, "cidr": "10.98.0.0/24"})
+    router = write(services.routers, {"name": "seed", "external_gateway_info": {"network_id": public}})
+    floating_ip = write(services.floating_ips, {"floating_network_id": public})
+    return {"networks": [network, public], "subnets": [subnet], "ports": [port], "security_groups": [group],
+            "security_group_rules": [rule], "routers": [router], "floatingips": [floating_ip],
+            "external_networks": [public]}
 
 
 def install_hooks(schema, known: dict[str, list[str]]) -> None:

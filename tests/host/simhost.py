@@ -13,6 +13,7 @@ carries the session prefix, so ``leftovers(prefix)`` can prove that teardown rem
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 OVS_DIRS = {"run": "/run/openvswitch", "etc": "/etc/openvswitch", "log": "/var/log/openvswitch"}
 TOOLS = ("ovs-vsctl", "ovs-ofctl", "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "nsenter", "unshare", "ip")
 
-PASS_BEGINS = "run: ovs-vsctl --format=json"  # the agent's debug log: a pass begins by listing OVSDB
+PASS_BEGINS = "neutrino.agent.loop: pass at revision"  # the agent's debug log: a pass begins
 
 T = TypeVar("T")
 
@@ -120,9 +121,12 @@ class SimHost:
         self.config_path = self.dir / "agent.toml"
         self.agent_log = self.dir / "agent.log"
         self.state_dir = self.dir / "state"
+        # dnsmasq reads its files as an unprivileged user, who cannot pass pytest's 0700 temp dirs
+        self.dhcp_dir = Path(f"/tmp/{prefix}-{name}-dhcp")
         self.agent: subprocess.Popen | None = None
         self.processes: list[subprocess.Popen] = []
         self.inodes: list[int] = []
+        self.private_netns = False  # its /run/netns is its own tmpfs (until then it is the machine's)
 
     def __repr__(self) -> str:
         return f"SimHost({self.name})"
@@ -156,6 +160,8 @@ class SimHost:
     def up(self) -> None:
         for sub in (*OVS_DIRS, "state"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.dhcp_dir.mkdir(exist_ok=True)
+        self.dhcp_dir.chmod(0o755)
         sh(["ip", "netns", "add", self.netns])
         self.inodes.append(netns_inode(f"/run/netns/{self.netns}"))
         self.mnt.touch()
@@ -180,8 +186,10 @@ class SimHost:
         # The new mount ns copied every nsfs mount (root's /run/netns/*, other hosts' handles): they
         # would pin those namespaces after their deletion (multi-host.md §5.5).
         for target in in_mount_ns(["findmnt", "-rn", "-t", "nsfs", "-o", "TARGET"]).stdout.split():
-            in_mount_ns(["umount", target])
+            # Not checked: another session on this machine may have deleted its namespace meanwhile.
+            sh(["nsenter", f"--mount={self.mnt}", f"--uts={self.uts}", "umount", target], check=False)
         in_mount_ns(["mount", "-t", "tmpfs", f"{self.netns}-netns", "/run/netns"])
+        self.private_netns = True
 
     def _start_ovsdb(self) -> None:
         self.run(["ovsdb-server", str(self.dir / "etc/conf.db"), "--remote=punix:/run/openvswitch/db.sock",
@@ -215,7 +223,7 @@ class SimHost:
         attempt("stop agent", self.stop_agent)
         for process in self.processes:
             attempt(f"stop {process.args}", lambda p=process: stop_process(p, grace=1.0))
-        if self.mnt.exists() and self.uts.exists():
+        if self.mnt.exists() and self.uts.exists() and self.private_netns:  # never the machine's namespaces
             attempt("remove instance namespaces", self._remove_instance_namespaces)
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
             attempt(f"stop {daemon}", lambda d=daemon: kill_pidfile(self.dir / f"run/{d}.pid"))
@@ -228,6 +236,7 @@ class SimHost:
                 attempt(f"umount {handle}", lambda h=handle: (sh(["umount", str(h)]), h.unlink()))
         if Path(f"/run/netns/{self.netns}").exists():
             attempt("delete netns", lambda: sh(["ip", "netns", "del", self.netns]))
+        shutil.rmtree(self.dhcp_dir, ignore_errors=True)
         return errors
 
     def _remove_instance_namespaces(self) -> None:
@@ -249,6 +258,7 @@ auth = "noauth"
 
 [agent]
 state_dir = "{self.state_dir}"
+dhcp_dir = "{self.dhcp_dir}"
 resync_seconds = {resync_seconds}
 heartbeat_seconds = 2.0
 

@@ -1,6 +1,8 @@
 """FakeHost must not drift from Open vSwitch: the same plans, applied to the real OVS of this machine
 (throw-away bridges ``nt<random>…``, removed in ``finally``) and to a FakeHost, must leave the same
-observed OVSDB, the same flows (byte for byte as dump-flows prints them) and the same Reports.
+observed OVSDB, the same flows (byte for byte as dump-flows prints them) and the same Reports; and for
+the same packets the fake's classifier must pick the flow ``ovs-appctl ofproto/trace`` picks
+(conjunctive matches included).
 
 Needs root and a running Open vSwitch; skipped otherwise. Never restarts ovs-vswitchd (other work
 on the machine depends on it): the fake's restart behaviour is covered by unit tests only.
@@ -27,6 +29,7 @@ from neutrino.model.state import ApiState
 from neutrino.plan.build import build_plan
 from neutrino.realize.openflow import apply_flows, observe_flows
 from neutrino.realize.ovsdb import apply_ovsdb, observe_ovs
+from tests.unit.host import classifier_cases
 from tests.unit.plan.groups import default_group, group, instance, pair, rule, state_of
 
 
@@ -219,11 +222,86 @@ def test_fake_host_matches_real_ovs_with_the_ovs_firewall():
             assert fake_seen == real_seen, label
             if label == "instances plugged":
                 assert any("ct(commit" in line for line in fake_seen[3][config.integration_bridge])
+            if label == "a rule replaced, a remote group member added":
+                decided = _decide_alike(real.host, fake.host, config.integration_bridge, _firewall_probes(real_plan))
+                assert {"conj_id=", "priority 40", "priority 50", "priority 77"} <= {
+                    marker for heading in decided for marker in ("conj_id=", "priority 40", "priority 50",
+                                                                 "priority 77") if marker in heading}
         assert fake_reports == (NOTHING, NOTHING), "the last pass must change nothing"
     except CommandFailed as error:
         pytest.fail(f"{error}")
     finally:
         _cleanup(real.host, config, taps)
+
+
+def _firewall_probes(plan) -> list[tuple[int, str]]:
+    """(table, packet) into the rules of port-1 (default and web) and port-2 (default) of
+    ``_firewall_states``' second state: members of the default group (10.0.0.77 elsewhere, 10.0.2.0/24 an
+    address pair of port-1, 2001:db8::5) and strangers; new, established, replies and invalid."""
+    ports = {f.port_id: f for f in plan.firewalls}
+
+    def probe(port_id: str, table: int, state: str, fields: str) -> tuple[int, str]:
+        port = ports[port_id]
+        return table, f"ct_state={state}|trk,ct_zone={port.local_vlan},reg5={port.ofport},reg6={port.local_vlan}," \
+                      f"{fields}"
+
+    return [
+        probe("port-1", 82, "new", "tcp,nw_src=10.0.0.77,tp_dst=80"),  # w-web, a remote group rule
+        probe("port-1", 82, "new", "tcp,nw_src=10.0.0.77,tp_dst=81"),  # d-in4
+        probe("port-1", 82, "est", "tcp,nw_src=10.0.2.9,tp_dst=81"),
+        probe("port-1", 82, "new", "tcp,nw_src=10.0.1.1,tp_dst=80"),  # not a member
+        probe("port-1", 82, "new", "tcp,nw_src=192.0.2.1,tp_dst=443"),  # w-https
+        probe("port-1", 82, "new", "icmp,nw_src=192.0.2.1,icmp_type=8,icmp_code=0"),
+        probe("port-2", 82, "new", "udp,nw_src=10.0.0.77,udp_dst=53"),
+        probe("port-2", 82, "new", "tcp6,ipv6_src=2001:db8::5,tp_dst=80"),  # d-in6
+        probe("port-2", 82, "new", "tcp6,ipv6_src=2001:db8::9,tp_dst=80"),
+        probe("port-2", 82, "est|rpl", "tcp,nw_src=192.0.2.1,tp_dst=80"),
+        probe("port-2", 82, "inv", "tcp,nw_src=10.0.0.77,tp_dst=80"),
+        probe("port-1", 72, "new", "udp6,ipv6_dst=2001:db8::9,udp_dst=53"),  # w-dns6
+        probe("port-2", 72, "new", "tcp,nw_dst=198.51.100.1,tp_dst=80"),  # d-eg4
+    ]
+
+
+def _decide_alike(real: RealHost, fake: FakeHost, bridge: str, probes: list[tuple[int, str]]) -> list[str]:
+    """Each packet's flow in its table, by ofproto/trace (entering table 0 with reg7 = the table, which a
+    flow added for the while resubmits there) and by the fake's classifier: the same; returns the headings."""
+    hooks = [f"table=0,priority=65535,reg7={table:#x}" for table in sorted({table for table, _ in probes})]
+    real.run(["ovs-ofctl", "add-flows", bridge, "-"],
+             input="".join(f"{hook},actions=resubmit(,{int(hook.split('=')[-1], 0)})\n" for hook in hooks))
+    try:
+        decided = []
+        for table, packet in probes:
+            traced = _traced(real, bridge, table, f"reg7={table:#x},{packet}")
+            decision = fake.classify(bridge, table, packet)
+            assert (decision.heading if decision else None) == traced, packet
+            decided.append(traced or "")
+        return decided
+    finally:
+        for hook in hooks:
+            real.run(["ovs-ofctl", "--strict", "del-flows", bridge, hook])
+
+
+def _traced(host: RealHost, bridge: str, table: int, packet: str) -> str | None:
+    """How ``ovs-appctl ofproto/trace`` heads the flow the packet meets in ``table``; None: no match."""
+    output = host.run(["ovs-appctl", "ofproto/trace", bridge, packet]).stdout
+    found = re.search(rf"^\s*{table}\. (.*)$", output, re.MULTILINE)
+    assert found, output
+    return None if found.group(1) == "No match." else found.group(1)
+
+
+def test_the_fake_classifier_decides_conjunctive_matches_as_ovs():
+    bridge = "nt" + secrets.token_hex(3)[:5] + "c"
+    real, fake = RealHost(), FakeHost()
+    try:
+        for host in (real, fake):
+            host.run(["ovs-vsctl", "--timeout=10", "--", "add-br", bridge, "--", "set", "Bridge", bridge,
+                      "datapath_type=netdev", "fail_mode=secure"])
+            host.run(["ovs-ofctl", "--bundle", "replace-flows", bridge, "-"],
+                     input="".join(flow + "\n" for flow in classifier_cases.FLOWS))
+        probes = [(classifier_cases.TABLE, packet) for packet, _, _ in classifier_cases.PROBES]
+        assert _decide_alike(real, fake, bridge, probes) == [heading or "" for _, heading, _ in classifier_cases.PROBES]
+    finally:
+        real.run(["ovs-vsctl", "--timeout=10", "--", "--if-exists", "del-br", bridge], check=False)
 
 
 def _commands(p: str) -> list[tuple[list[str], str | None]]:

@@ -76,13 +76,19 @@ def test_each_rule_is_said_in_words_with_its_resolved_remote_and_its_flows():
     ssh = _rule(view, "r-ssh")
     assert [(e.text, e.mark, e.packets) for e in ssh.entries] == [
         (SSH_ESTABLISHED, Mark.INSTALLED, 3), (SSH_NEW, Mark.INSTALLED, 3)]
-    assert len(_rule(view, "d-in4").entries) == 6  # new and established, for each of three members
+    # a conjunction: the port's clause and the rule's accept flows, new and established; and the members'
+    # clauses it shares, two for each of three member addresses
+    in4 = _rule(view, "d-in4")
+    actions = [e.text.split(" actions=")[1] for e in in4.entries]
+    assert [a.startswith("conjunction(") for a in actions] == [True, True, False, False]
+    assert all(e.packets == 3 for e in in4.entries)
+    assert len(in4.members) == 6 and all("nw_src=10.0.0." in e.text for e in in4.members)
 
 
 def test_a_remote_group_without_members_of_the_ethertype_admits_nothing_and_says_so():
     view = _view()
     assert _rule(view, "r-db6").note == "the group has no IPv6 member: the rule admits nothing"
-    assert _rule(view, "r-db6").entries == ()
+    assert _rule(view, "r-db6").members == ()  # its port clause and accept flows wait for a member
 
 
 def test_missing_and_different_flows_are_marked():
@@ -126,6 +132,7 @@ def test_the_text_for_people_names_binding_groups_rules_flows_and_pairs():
         "  ingress IPv4 any protocol from members of default (sg-default): 10.0.0.5/32, 10.0.0.6/32, 10.0.0.100/32"
         "   rule d-in4 · default (sg-default)",
         "    the group has no IPv6 member: the rule admits nothing",
+        "    members' clauses, shared on this local VLAN: 6 of 6 installed",
         "  fa:16:3e:aa:bb:cc 10.0.0.100/32  (allowed address pair 10.0.0.100)",
     ):
         assert line in text.splitlines(), line

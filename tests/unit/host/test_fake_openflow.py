@@ -37,6 +37,14 @@ SPELLINGS = [
                  id="a protocol without a shorthand"),
     pytest.param("reg5=1,tp_dst=22,ipv6_src=::1,actions=drop", " reg5=0x1 actions=drop",
                  id="fields without their prerequisites are dropped"),
+    pytest.param("table=82,priority=73,ct_state=+new-est,tcp,reg5=0x7,tp_dst=22,"
+                 "actions=conjunction(20,2/2),conjunction( 0xb , 2/2)",
+                 " table=82, priority=73,ct_state=+new-est,tcp,reg5=0x7,tp_dst=22 "
+                 "actions=conjunction(20,2/2),conjunction(11,2/2)", id="conjunctions, in the order given"),
+    pytest.param("table=82,priority=73,ip,reg5=7,ct_state=+new-est,conj_id=0xb,actions=resubmit(,73)",
+                 " table=82, priority=73,conj_id=11,ct_state=+new-est,ip,reg5=0x7 actions=resubmit(,73)",
+                 id="conj_id first, in decimal"),
+    pytest.param("reg5=1/2,actions=drop", " reg5=0/0x2 actions=drop", id="bits outside the mask are cleared"),
 ]
 
 
@@ -74,6 +82,14 @@ def test_output_to_a_removed_port_prints_its_number():
     ('ip,actions=output:"nosuch"', '"nosuch": output to unknown port'),
     ("ct_state=+bogus,actions=drop", "bogus: unknown ct_state flag(s)"),
     ("ip,actions=drop,NORMAL", '"drop" must not be accompanied by any other action'),
+    ("ip,actions=conjunction(5,1/2),resubmit(,3)", '"conjunction" actions may be used along with "note" but not '
+                                                   'any other kind of action (such as the "resubmit" action used here)'),
+    ("ip,actions=load:1->NXM_NX_REG5[],conjunction(5,1/2)", '(such as the "set_field" action used here)'),
+    ("ip,actions=conjunction(5,1/1)", "conjunction must have at least 2 clauses"),
+    ("ip,actions=conjunction(5,3/2)", "clause index must be less than or equal to number of clauses"),
+    ("ip,actions=conjunction(5,0/2)", "clause index must be positive"),
+    ("ip,actions=conjunction(5)", '"conjunction" syntax is "conjunction(id,i/n)"'),
+    ("conj_id=7/0xff,actions=drop", "7/0xff: invalid mask for field conj_id"),
 ])
 def test_what_ovs_ofctl_refuses_is_refused(flow, message):
     with pytest.raises(CommandFailed) as failed:

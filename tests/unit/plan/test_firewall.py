@@ -44,10 +44,13 @@ def _firewalls(ports, groups, plugged=None, config=OVS):
 
 
 def _allows(*rules, members=()):
-    """The Allows of vm1 (10.0.0.5, group sg-web holding these rules); members: more ports, anywhere."""
-    [port_firewall] = _firewalls([VM1, *members], [group("sg-web", *rules)])
+    """The Allows of vm1 (10.0.0.5, group sg-web holding these rules), each remote group resolved to its
+    members' addresses; members: more ports, anywhere."""
+    ports, groups = [VM1, *members], [group("sg-web", *rules)]
+    [port_firewall] = _firewalls(ports, groups)
+    resolved = firewall.expanded(port_firewall, firewall.members_for(state_of(ports, groups)))
     return [(a.direction, a.ethertype, a.protocol, a.port_min, a.port_max, a.icmp_type, a.icmp_code,
-             a.remote_cidr) for a in port_firewall.allows]
+             a.remote_cidr) for a in resolved.allows]
 
 
 # (rule, expected (direction, ethertype, protocol, port_min, port_max, icmp_type, icmp_code, remote_cidr))
@@ -114,6 +117,14 @@ def test_remote_group_is_every_member_address_of_the_rules_ethertype_on_any_host
         (IN, V6, None, None, None, None, None, "2001:db8::6/128")]
 
 
+def test_remote_group_rule_is_one_allow_naming_the_group_whatever_its_members():
+    members = [instance("vm2-port", "10.0.0.6", host="compute2")]
+    for ports in ([VM1], [VM1, *members]):
+        [port_firewall] = _firewalls(ports, [group("sg-web", rule("r", protocol="tcp", remote_group="sg-web"))])
+        assert [(a.source, a.remote_group_id, a.remote_cidr) for a in port_firewall.allows] == [
+            ("r", "sg-web", None)]
+
+
 def test_empty_remote_group_admits_nothing():
     assert _allows(rule("r", remote_group="sg-empty")) == []
     assert _allows(rule("r", ethertype="IPv6", remote_group="sg-web")) == []  # vm1 has no IPv6 address
@@ -127,13 +138,15 @@ def test_allow_cites_its_rule_and_says_which_group_and_rule_in_words():
     assert allow.reason == "security group web (sg-web) rule r-ssh: ingress IPv4 tcp 22 from 10.9.0.0/16"
 
 
-def test_remote_group_allow_names_the_group_and_the_member():
-    [port_firewall] = _firewalls([VM1], [default_group()], plugged=[VM1])
-    reasons = [a.reason for a in port_firewall.allows if a.remote_group_id]
-    assert reasons == []  # vm1 is not in the default group: no members
+def test_remote_group_allow_names_the_group_and_once_resolved_the_member():
     vm = instance("vm1-port", "10.0.0.5", groups=("sg-default",))
     [port_firewall] = _firewalls([vm], [default_group()])
-    assert [a.reason for a in port_firewall.allows if a.remote_group_id] == [
+    remote = [a for a in port_firewall.allows if a.remote_group_id]
+    assert [a.reason for a in remote] == [
+        f"security group default (sg-default) rule {rule_id}: ingress {ethertype} any protocol from members of "
+        "default (sg-default)" for rule_id, ethertype in (("d-in4", "IPv4"), ("d-in6", "IPv6"))]
+    members = firewall.members_for(state_of([vm], [default_group()]))
+    assert [a.reason for allow in remote for a in firewall.resolved(allow, members)] == [
         "security group default (sg-default) rule d-in4: ingress IPv4 any protocol from members of "
         "default (sg-default): 10.0.0.5/32"]
 
@@ -142,13 +155,15 @@ def test_default_group_allows_any_egress_and_ingress_from_its_members():
     vm1 = instance("vm1-port", "10.0.0.5", "2001:db8::5", groups=("sg-default",))
     vm2 = instance("vm2-port", "10.0.0.6", groups=("sg-default",), host="compute2")
     [port_firewall] = _firewalls([vm1, vm2], [default_group()])
-    assert [(a.source, a.direction, a.ethertype, a.protocol, a.remote_cidr) for a in port_firewall.allows] == [
+    assert [(a.source, a.direction, a.ethertype, a.protocol, a.remote_group_id) for a in port_firewall.allows] == [
         ("d-eg4", OUT, V4, None, None),
         ("d-eg6", OUT, V6, None, None),
-        ("d-in4", IN, V4, None, "10.0.0.5/32"),
-        ("d-in4", IN, V4, None, "10.0.0.6/32"),
-        ("d-in6", IN, V6, None, "2001:db8::5/128"),
+        ("d-in4", IN, V4, None, "sg-default"),
+        ("d-in6", IN, V6, None, "sg-default"),
     ]
+    resolved = firewall.expanded(port_firewall, firewall.members_for(state_of([vm1, vm2], [default_group()])))
+    assert [(a.source, a.remote_cidr) for a in resolved.allows if a.remote_group_id] == [
+        ("d-in4", "10.0.0.5/32"), ("d-in4", "10.0.0.6/32"), ("d-in6", "2001:db8::5/128")]
 
 
 def test_new_group_without_rules_admits_nothing_but_the_base_rules():
@@ -166,19 +181,20 @@ def test_rules_of_every_group_of_the_port_apply():
     assert [a.source for a in port_firewall.allows] == ["a-ssh", "b-web"]  # in group id order
 
 
-def test_membership_change_touches_only_ports_whose_rules_reference_the_group():
+def test_membership_change_changes_the_members_and_no_port_firewall():
     web = group("sg-web", rule("w-db", "egress", protocol="tcp", port_min=5432, port_max=5432, remote_group="sg-db"))
     other = group("sg-other", rule("o-ssh", protocol="tcp", port_min=22, port_max=22))
-    db_group = group("sg-db")
+    groups = [web, other, group("sg-db")]
     vm1 = instance("vm1-port", "10.0.0.5", groups=("sg-web",))
     vm2 = instance("vm2-port", "10.0.0.6", groups=("sg-other",))
     db1 = instance("db1-port", "10.0.1.1", groups=("sg-db",), host="compute2")
     db2 = instance("db2-port", "10.0.1.2", groups=("sg-db",), host="compute2")
-    before = _firewalls([vm1, vm2, db1], [web, other, db_group], plugged=[vm1, vm2])
-    after = _firewalls([vm1, vm2, db1, db2], [web, other, db_group], plugged=[vm1, vm2])
-    assert before[1] == after[1]  # vm2's rules do not mention sg-db
-    assert [a.remote_cidr for a in before[0].allows] == ["10.0.1.1/32"]
-    assert [a.remote_cidr for a in after[0].allows] == ["10.0.1.1/32", "10.0.1.2/32"]
+    before = _firewalls([vm1, vm2, db1], groups, plugged=[vm1, vm2])
+    after = _firewalls([vm1, vm2, db1, db2], groups, plugged=[vm1, vm2])
+    assert before == after
+    assert firewall.members_for(state_of([vm1, vm2, db1], groups))[("sg-db", V4)] == ("10.0.1.1/32",)
+    assert firewall.members_for(state_of([vm1, vm2, db1, db2], groups))[("sg-db", V4)] == (
+        "10.0.1.1/32", "10.0.1.2/32")
 
 
 def test_anti_spoofing_pairs_are_fixed_ips_address_pairs_and_the_link_local_address():
@@ -263,7 +279,9 @@ def test_firewalls_do_not_depend_on_the_order_the_api_listed_things_in():
     forward = _firewalls(ports, [group("sg-web", *rules)], plugged=ports[:2])
     backward = _firewalls(ports[::-1], [group("sg-web", *rules[::-1])], plugged=ports[:2])
     assert forward == backward
-    assert [a.source for a in forward[0].allows] == ["r1", "r1", "r1", "r2", "r3"]
+    assert [a.source for a in forward[0].allows] == ["r1", "r2", "r3"]
+    assert firewall.members_for(state_of(ports, [group("sg-web", *rules)])) == \
+        firewall.members_for(state_of(ports[::-1], [group("sg-web", *rules[::-1])]))
 
 
 def test_every_allow_carries_its_rule_id_and_a_reason():
@@ -330,3 +348,22 @@ def test_every_allow_is_kept_as_given_in_the_plan():
     assert plan.firewalls[0].allows == (
         Allow(IN, V4, 6, 22, 22, remote_cidr=None, source="r-ssh",
               reason="security group web (sg-web) rule r-ssh: ingress IPv4 tcp 22 from anywhere"),)
+
+
+def test_a_groups_allows_follow_its_rules_and_the_names_of_its_remote_groups_pass_after_pass():
+    """allows_for_group is remembered between passes: what it answers must still follow every input."""
+    web = group("sg-web", rule("r-ssh", protocol="tcp", port_min=22, port_max=22),
+                rule("r-db", remote_group="sg-db"), name="web")
+    db = group("sg-db", name="db")
+    first = firewall.allows_for_group(web, {"sg-web": web, "sg-db": db})
+    assert [a.source for a in first] == ["r-db", "r-ssh"]
+    assert first[0].reason.endswith("from members of db (sg-db)")
+    more = group("sg-web", *web.rules, rule("r-http", protocol="tcp", port_min=80, port_max=80), name="web")
+    assert [a.source for a in firewall.allows_for_group(more, {"sg-web": more, "sg-db": db})] == [
+        "r-db", "r-http", "r-ssh"]
+    renamed = group("sg-db", name="database")
+    assert firewall.allows_for_group(web, {"sg-web": web, "sg-db": renamed})[0].reason.endswith(
+        "from members of database (sg-db)")
+    assert firewall.allows_for_group(web, {"sg-web": web})[0].reason.endswith("from members of sg-db")
+    assert firewall.allows_for_group(web, {"sg-web": web, "sg-db": db}) == first
+

@@ -43,7 +43,8 @@ def _lines(flows) -> list[str]:
 
 
 def _flows(ports, groups, plugged=None):
-    return ovs_firewall.flows_for("br-int", _port_firewalls(ports, groups, plugged))
+    members = firewall.members_for(state_of(ports, groups))
+    return ovs_firewall.flows_for("br-int", _port_firewalls(ports, groups, plugged), members)
 
 
 def test_example_port_gets_exactly_neutrons_firewall_flows():
@@ -159,10 +160,6 @@ ALLOW_FLOWS = [
                  id="IPv6 ingress prefix"),
     pytest.param(Allow(OUT, V6, remote_cidr="2001:db8::9/128"), (72, 74, ["ipv6,reg5=0x7,ipv6_dst=2001:db8::9"]),
                  id="IPv6 host"),
-    pytest.param(Allow(IN, V4, 6, 22, 22, remote_cidr="10.0.0.6/32", remote_group_id="sg-web"),
-                 (82, 73, ["tcp,reg5=0x7,nw_src=10.0.0.6,tp_dst=22"]), id="remote group member"),
-    pytest.param(Allow(IN, V4, remote_cidr="10.0.0.6/32", remote_group_id="sg-web"),
-                 (82, 70, ["ip,reg5=0x7,nw_src=10.0.0.6"]), id="remote group any protocol"),
 ]
 
 
@@ -313,7 +310,7 @@ def test_port_without_an_ofport_gets_nothing_but_drops_until_it_has_one():
     ]
 
 
-def test_remote_group_membership_change_changes_only_the_flows_of_ports_that_reference_it():
+def test_remote_group_membership_change_adds_only_the_new_members_clauses():
     web = group("sg-web", rule("w-db", "egress", protocol="tcp", port_min=5432, port_max=5432, remote_group="sg-db"))
     other = group("sg-other", rule("o-ssh", protocol="tcp", port_min=22, port_max=22))
     vm2 = instance("vm2-port", "10.0.0.6", groups=("sg-other",))
@@ -323,10 +320,129 @@ def test_remote_group_membership_change_changes_only_the_flows_of_ports_that_ref
     before = set(_flows([VM1, vm2, db1], groups, plugged=[VM1, vm2]))
     after = set(_flows([VM1, vm2, db1, db2], groups, plugged=[VM1, vm2]))
     assert before < after
+    conj = ovs_firewall.conjunction_ids_for(_port_firewalls([VM1], groups))["w-db"]
     assert sorted(_lines(after - before)) == [
-        "table=72,priority=73,ct_state=+est-rel-rpl,tcp,reg5=0x7,nw_dst=10.0.1.2,tp_dst=5432 actions=resubmit(,73)",
-        "table=72,priority=73,ct_state=+new-est,tcp,reg5=0x7,nw_dst=10.0.1.2,tp_dst=5432 actions=resubmit(,73)",
+        f"table=72,priority=73,ct_state=+est-rel-rpl,ip,reg6=0x5,nw_dst=10.0.1.2 actions=conjunction({conj},1/2)",
+        f"table=72,priority=73,ct_state=+new-est,ip,reg6=0x5,nw_dst=10.0.1.2 actions=conjunction({conj + 1},1/2)",
     ]
+
+
+DEFAULT_VM = instance("vm1-port", "10.0.0.5", mac="fa:16:3e:aa:bb:cc", groups=("sg-default",))
+ELSEWHERE = [instance(f"vm{n}-port", f"10.0.0.{n}", groups=("sg-default",), host="compute2") for n in (6, 7)]
+
+
+def test_a_remote_group_rule_is_neutrons_conjunction_of_member_and_port_clauses():
+    flows = _flows([DEFAULT_VM, *ELSEWHERE], [default_group()])
+    conj = ovs_firewall.conjunction_ids_for(_port_firewalls([DEFAULT_VM], [default_group()]))["d-in4"]
+    commit = 'ct(commit,zone=NXM_NX_REG6[0..15]),output:"tapvm1-port",resubmit(,92)'
+    assert [line for line in _lines(flows) if _source_of(flows, line) in ("d-in4", "remote-group:sg-default")] == [
+        # the port's clause (its protocol and ports: any) and what the conjunction admits, carrying the rule id
+        f"table=82,priority=70,ct_state=+est-rel-rpl,ip,reg5=0x7 actions=conjunction({conj},2/2)",
+        f"table=82,priority=70,ct_state=+new-est,ip,reg5=0x7 actions=conjunction({conj + 1},2/2)",
+        f'table=82,priority=70,conj_id={conj},ct_state=+est-rel-rpl,ip,reg5=0x7 actions=output:"tapvm1-port"',
+        f"table=82,priority=70,conj_id={conj + 1},ct_state=+new-est,ip,reg5=0x7 actions={commit}",
+        # the members' clause: one per member address on the port's local VLAN (reg6), the port itself included
+        *(f"table=82,priority=70,ct_state={state},ip,reg6=0x5,nw_src=10.0.0.{n} actions=conjunction({conj + i},1/2)"
+          for n in (5, 6, 7) for i, state in enumerate(("+est-rel-rpl", "+new-est"))),
+    ]
+
+
+def _source_of(flows, line):
+    return next(f.source for f in flows if _lines([f]) == [line])
+
+
+def test_member_clauses_are_shared_by_every_port_on_the_local_vlan():
+    here = [instance(f"vm{n}-port", f"10.0.0.{n}", groups=("sg-default",)) for n in range(10, 14)]
+    flows = _flows([*here, *ELSEWHERE], [default_group()], plugged=here)
+    member_clauses = [f for f in flows if f.source == "remote-group:sg-default"]
+    assert len(member_clauses) == 2 * (len(here) + len(ELSEWHERE))  # new and established, per member
+    assert {f.match.split("reg6=")[1].split(",")[0] for f in member_clauses} == {"0x5"}
+    for vm in here:  # each port: two clauses and two accepts per remote group rule (d-in4, d-in6)
+        assert len([f for f in flows if f.source in ("d-in4", "d-in6") and f"reg5={_ofport(flows, vm)}" in f.match]) == 8
+
+
+def _ofport(flows, vm) -> str:
+    [dispatch] = [f for f in flows if f.table == Table.TRANSIENT and f.match == f"in_port={device(vm.id)}"]
+    return dispatch.actions.split("->")[0].removeprefix("load:")
+
+
+def test_ports_on_another_local_vlan_get_their_own_member_clauses():
+    here = [instance(f"vm{n}-port", f"10.0.0.{n}", groups=("sg-default",)) for n in (10, 11)]
+    members = firewall.members_for(state_of(here, [default_group()]))
+    first, second = _port_firewalls(here, [default_group()], plugged=here)
+    flows = ovs_firewall.flows_for("br-int", [first, replace(second, local_vlan=6)], members)
+    clauses = [f.match for f in flows if f.source == "remote-group:sg-default"]
+    assert sorted(clauses) == sorted(f"ct_state={state},ip,reg6={vlan},nw_src=10.0.0.{n}" for vlan in ("0x5", "0x6")
+                                     for n in (10, 11) for state in ("+est-rel-rpl", "+new-est"))
+
+
+def test_flows_grow_with_ports_plus_members_not_ports_times_members():
+    def count(n):
+        ports = [instance(f"vm{i}-port", f"10.0.1.{i + 1}", groups=("sg-default",), mac=f"fa:16:3e:00:01:{i:02x}")
+                 for i in range(n)]
+        return len(_flows(ports, [default_group()], plugged=ports))
+    assert count(40) - count(20) == count(20) - count(0)  # the same number of flows per port, however many
+
+
+def test_rules_naming_the_same_remote_share_its_member_clauses_one_conjunction_each():
+    web = group("sg-web", rule("w-a", protocol="tcp", port_min=80, port_max=80, remote_group="sg-default"),
+                rule("w-b", protocol="tcp", port_min=80, port_max=80, remote_group="sg-default"),
+                rule("w-c", protocol="tcp", port_min=443, port_max=443, remote_group="sg-default"),
+                rule("w-d", protocol="icmp", remote_group="sg-default"), name="web")
+    vm = instance("vm1-port", "10.0.0.5", groups=("sg-web",))
+    peer = instance("vm2-port", "10.0.0.6", groups=("sg-default",), host="compute2")
+    flows = _flows([vm, peer], [web, default_group()], plugged=[vm])
+    ids = ovs_firewall.conjunction_ids_for(_port_firewalls([vm], [web, default_group()]))
+    a, b, c, d = (ids[rule_id] for rule_id in ("w-a", "w-b", "w-c", "w-d"))
+    # one member clause per priority: tcp ports at 73, icmp without a type at 71
+    assert sorted((f.priority, f.match, f.actions) for f in flows if f.source == "remote-group:sg-default") == sorted([
+        (73, "ct_state=+est-rel-rpl,ip,reg6=0x5,nw_src=10.0.0.6", ",".join(f"conjunction({n},1/2)"
+                                                                           for n in sorted((a, b, c)))),
+        (73, "ct_state=+new-est,ip,reg6=0x5,nw_src=10.0.0.6", ",".join(f"conjunction({n + 1},1/2)"
+                                                                       for n in sorted((a, b, c)))),
+        (71, "ct_state=+est-rel-rpl,ip,reg6=0x5,nw_src=10.0.0.6", f"conjunction({d},1/2)"),
+        (71, "ct_state=+new-est,ip,reg6=0x5,nw_src=10.0.0.6", f"conjunction({d + 1},1/2)"),
+    ])
+    # two rules with the same port clause: one flow carrying both conjunctions; each rule its own accept flow
+    [port_80] = [f for f in flows if f.match == "ct_state=+new-est,tcp,reg5=0x7,tp_dst=80"]
+    assert port_80.actions == ",".join(f"conjunction({n + 1},2/2)" for n in sorted((a, b)))
+    assert {f.source for f in flows if f.match.startswith("conj_id=")} == {"w-a", "w-b", "w-c", "w-d"}
+
+
+def test_an_address_in_two_remote_groups_is_one_member_clause_with_both_conjunctions():
+    web = group("sg-web", rule("w-a", protocol="tcp", port_min=80, port_max=80, remote_group="sg-a"),
+                rule("w-b", protocol="tcp", port_min=80, port_max=80, remote_group="sg-b"), name="web")
+    vm = instance("vm1-port", "10.0.0.5", groups=("sg-web",))
+    both = instance("vm2-port", "10.0.0.6", groups=("sg-a", "sg-b"), host="compute2")
+    only_b = instance("vm3-port", "10.0.0.7", groups=("sg-b",), host="compute2")
+    groups = [web, group("sg-a"), group("sg-b")]
+    flows = _flows([vm, both, only_b], groups, plugged=[vm])
+    ids = ovs_firewall.conjunction_ids_for(_port_firewalls([vm], groups))
+    a, b = sorted((ids["w-a"], ids["w-b"]))
+    assert sorted((f.match, f.actions) for f in flows if f.source.startswith("remote-group:")) == [
+        ("ct_state=+est-rel-rpl,ip,reg6=0x5,nw_src=10.0.0.6", f"conjunction({a},1/2),conjunction({b},1/2)"),
+        ("ct_state=+est-rel-rpl,ip,reg6=0x5,nw_src=10.0.0.7", f"conjunction({ids['w-b']},1/2)"),
+        ("ct_state=+new-est,ip,reg6=0x5,nw_src=10.0.0.6", f"conjunction({a + 1},1/2),conjunction({b + 1},1/2)"),
+        ("ct_state=+new-est,ip,reg6=0x5,nw_src=10.0.0.7", f"conjunction({ids['w-b'] + 1},1/2)"),
+    ]
+
+
+def test_conjunction_ids_are_a_pure_function_of_the_rule_ids_here():
+    default_vm = instance("vm1-port", "10.0.0.5", groups=("sg-default", "sg-web"))
+    web = group("sg-web", rule("w-web", protocol="tcp", port_min=80, port_max=80, remote_group="sg-default"))
+    before = ovs_firewall.conjunction_ids_for(_port_firewalls([default_vm], [default_group()]))
+    after = ovs_firewall.conjunction_ids_for(_port_firewalls([default_vm], [default_group(), web]))
+    assert set(before) == {"d-in4", "d-in6"} and set(after) == {"d-in4", "d-in6", "w-web"}
+    assert {rule_id: after[rule_id] for rule_id in before} == before  # an unrelated rule changes no id
+    assert all(n % 2 == 0 and 0 < n < 2**32 - 1 for n in after.values())  # n and n + 1: never 0, 32 bits
+    assert len(set(after.values())) == len(after)
+
+
+def test_two_rules_whose_ids_hash_alike_get_different_conjunctions():
+    # found by search: these two ids fall in the same slot of the hash
+    groups = [group("sg-web", *(rule(rule_id, remote_group="sg-web") for rule_id in ("rule-11302", "rule-15608")))]
+    ids = ovs_firewall.conjunction_ids_for(_port_firewalls([VM1], groups))
+    assert ids["rule-15608"] == ids["rule-11302"] + 2
 
 
 def test_one_flow_per_match_when_two_rules_admit_the_same_packets():
@@ -352,7 +468,8 @@ def test_every_flow_carries_its_source_and_a_reason():
     for flow in firewall_flows:
         kind, _, port_id = flow.source.partition(":")
         assert flow.source == "firewall" or flow.source in rule_ids or \
-            (kind in ("port", "anti-spoofing") and port_id in ports), flow
+            (kind in ("port", "anti-spoofing") and port_id in ports) or \
+            (kind == "remote-group" and port_id in state.security_groups), flow
         assert flow.reason, flow
     assert {f.source for f in firewall_flows} >= {"d-eg4", "d-in4", "r-ssh", "anti-spoofing:vm1-port",
-                                                 "port:qr-port"}
+                                                 "port:qr-port", "remote-group:sg-default"}

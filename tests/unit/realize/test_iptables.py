@@ -16,6 +16,7 @@ from neutrino.realize.iptables import (
     apply_iptables,
     filter_changes_for,
     observe_filter,
+    observed_after,
     parse_save,
     remove_filter,
     restore_text_for,
@@ -173,6 +174,15 @@ def test_zones_are_read_back_so_a_restarted_agent_renumbers_no_port():
     report = apply_iptables(host, plan)
     assert observe_filter(host).conntrack_zones == {"vm0-port": 4099, "vm1-port": 4097, "vm2-port": 4098}
     assert not any("PREROUTING" in line and "4097" in line for line in report.changed)
+
+
+def test_what_is_ours_after_applying_is_known_without_reading_it_back():
+    plan = _plan(ports=(VM1, VM2, VM3), groups=(DEFAULT, WEB))
+    host = _applied(plan)
+    read, known = observe_filter(host), observed_after(plan.filter_rules)
+    assert set(known.chains) == set(read.chains) and set(known.jumps) == set(read.jumps)
+    assert known.conntrack_zones == read.conntrack_zones
+    assert not filter_changes_for(plan.filter_rules, known)
 
 
 def test_a_failed_restore_is_reported_and_retried_and_clears_no_connection():

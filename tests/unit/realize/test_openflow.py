@@ -8,7 +8,7 @@ import re
 from neutrino.host.fake import FakeHost
 from neutrino.model.host_config import HostConfig
 from neutrino.plan.tables import COOKIE
-from neutrino.realize.openflow import apply_flows, observe_flows
+from neutrino.realize.openflow import apply_flows, observe_flows, sync_flows, vswitchd_pid
 from tests.unit.realize.passes import one_pass, plan_on
 from tests.unit.seed import SEED, SEED_L2, api, mac_of, port, tap, vlan_network
 
@@ -126,3 +126,20 @@ def test_bridges_outside_the_plan_keep_their_flows():
     assert user_flows == [" priority=0 actions=NORMAL"]  # a standalone bridge's own learning-switch flow
     apply_flows(host, plan_on(host, STATE))
     assert host.flow_lines("br-user") == user_flows
+
+
+def test_sync_returns_what_each_bridge_holds_as_dump_flows_reads_it_back():
+    host = _plugged_host()
+    host.run(["ovs-ofctl", "add-flow", "br-int", "table=0,priority=200,ip,nw_dst=10.0.0.5,actions=drop"])
+    synced = sync_flows(host, plan_on(host, STATE))
+    assert synced.report.removed  # the stray flow went...
+    assert {bridge: set(flows) for bridge, flows in synced.installed.items()} == {
+        bridge: set(observe_flows(host, bridge)) for bridge in ("br-int", "br-bond0", "br-ex")}  # ...as it says
+
+
+def test_the_vswitchd_pid_changes_when_it_restarts():
+    host = _plugged_host()
+    before = vswitchd_pid(host)
+    assert before is not None and vswitchd_pid(host) == before
+    host.restart_vswitchd()
+    assert vswitchd_pid(host) not in (None, before)
