@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neutrino.model.host_config import HostConfig, HostConfigError, host_config_from_dict
-from neutrino.model.ranges import VlanRange, parse_vlan_ranges
+from neutrino.model.ranges import TunnelRange, VlanRange, parse_tunnel_ranges, parse_vlan_ranges
 
 DEFAULT_STATE_DIR = Path(os.environ.get("NEUTRINO_STATE_DIR", "/var/lib/neutrino"))
 
@@ -44,7 +44,16 @@ class Settings:
     network_vlan_ranges: tuple[VlanRange, ...] = field(
         default_factory=lambda: tuple(parse_vlan_ranges("physnet1:100:199"))
     )
-    tenant_network_type: str = "vlan"
+    # ML2's tenant_network_types: a network created without provider:* takes the first of these types
+    # that has a free id (vlan, vxlan, gre).
+    tenant_network_types: tuple[str, ...] = ("vlan",)
+    # Tenant ids of the tunnel types (ML2's [ml2_type_vxlan] vni_ranges, [ml2_type_gre] tunnel_id_ranges).
+    vni_ranges: tuple[TunnelRange, ...] = field(
+        default_factory=lambda: tuple(parse_tunnel_ranges("1000:1999", "vxlan")))
+    tunnel_id_ranges: tuple[TunnelRange, ...] = field(
+        default_factory=lambda: tuple(parse_tunnel_ranges("1000:1999", "gre")))
+    # Neutron's global_physnet_mtu: the MTU of the physical (underlay) network. VLAN and flat networks get it;
+    # a tunnelled network gets it less the encapsulation (VXLAN 50, GRE 42 bytes over IPv4).
     global_mtu: int = 1500
     quotas: Quotas = field(default_factory=Quotas)
     # How many revisions of changes the feed keeps before a watcher must relist.
@@ -57,6 +66,9 @@ class Settings:
     @property
     def physical_networks(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.physical_network for r in self.network_vlan_ranges))
+
+    def tunnel_ranges(self, network_type: str) -> tuple[TunnelRange, ...]:
+        return self.vni_ranges if network_type == "vxlan" else self.tunnel_id_ranges
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from neutrino.realize.routers import (
     observe_routers,
 )
 from neutrino.realize.routers import observed_after as routers_after
+from neutrino.realize.tunnel_address import apply_tunnel_address, resolve_tunnel_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,12 @@ class Agent:
         ]
 
     def configurations(self) -> dict:
-        """The L2 agent's report: its host settings (the server's trace plans with them) and Neutron's keys."""
-        return {**configurations_for(self.config), "tunnel_types": []}
+        """The L2 agent's report: its host settings (the server's trace plans with them) and Neutron's keys,
+        among them its tunnel endpoint, which the other hosts' agents tunnel to."""
+        tunnelling = bool(self.config.tunnel_types) and self.config.tunnel_ip is not None
+        return {**configurations_for(self.config), "tunnel_types": list(self.config.tunnel_types),
+                "tunneling_ip": self.config.tunnel_ip if tunnelling else "", "l2_population": tunnelling,
+                "arp_responder_enabled": self.config.arp_responder}
 
     # --- the pass ---
 
@@ -217,6 +222,7 @@ class Agent:
             ovsdb = self._guarded("ovsdb", lambda: apply_ovsdb(self.host, plan, seen.ovs))
             flows = self._sync_flows(plan, seen.flows)
             result.reports += [ovsdb, flows.report]
+            result.reports += self._apply_tunnel_endpoint(plan, ovsdb, result.read_host)
             # The firewall before DHCP and the routers: a security group change waits for nothing else.
             filters = self._sync_iptables(plan, seen.filters) if seen.filters is not None else None
             if filters is not None:
@@ -289,9 +295,29 @@ class Agent:
         except HostError as exc:
             return FilterSynced(Report("iptables", errors=[str(exc)]), None)
 
+    def _apply_tunnel_endpoint(self, plan: HostPlan, ovsdb: Report, read_host: bool) -> list[Report]:
+        """The endpoint address (after a whole read, or an OVSDB change: a bridge port new or re-created), then
+        the underlay neighbours of the tunnels just added (or of all, when the address was just put back)."""
+        if not (read_host or ovsdb) or (plan.tunnel_address is None and not plan.tunnels):
+            return []
+        reports, address_added = [], False
+        if plan.tunnel_address is not None:
+            reports.append(self._guarded("tunnel endpoint",
+                                         lambda: apply_tunnel_address(self.host, plan.tunnel_address)))
+            if reports[0].errors:
+                return reports
+            address_added = bool(reports[0].added)
+        added = {entry.removeprefix(f"port {self.config.tunnel_bridge}/") for entry in ovsdb.added}
+        fresh = list(dict.fromkeys(t.remote_ip for t in plan.tunnels if address_added or t.name in added))
+        if fresh:
+            resolved = resolve_tunnel_neighbours(self.host, fresh)
+            log.debug("tunnel endpoints resolved in the underlay: %s of %s", resolved, fresh)
+        return reports
+
     def _bridge_names(self) -> list[str]:
+        tunnel = [self.config.tunnel_bridge] if self.config.tunnel_types else []
         return [self.config.integration_bridge, *(b.name for b in self.config.mapped_bridges),
-                *self.config.extra_bridges]
+                *self.config.extra_bridges, *tunnel]
 
     def _apply_routers(self, plan: HostPlan, observed: dict[str, ObservedRouter]) -> RoutersApplied:
         """After OVSDB: a new leg's OVS port is there (tagged) when its veth appears and announces itself."""

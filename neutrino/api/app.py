@@ -22,6 +22,7 @@ from neutrino.api.controller import Controller
 from neutrino.api.definition import Resource
 from neutrino.api.extensions import all_extensions
 from neutrino.api.host_agents import add_host_agent_routes
+from neutrino.api.info import add_info_routes
 from neutrino.api.resources import agents, floatingips, networks, ports, routers, security_groups, subnets
 from neutrino.api.router_actions import add_router_action_routes
 from neutrino.api.trace import add_trace_routes
@@ -102,6 +103,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     _add_feed_routes(app, feed, authenticate)
     add_host_agent_routes(app, services, authenticate)
     add_trace_routes(app, feed, authenticate)
+    add_info_routes(app, services.store, settings, authenticate)
     add_router_action_routes(app, services, Controller(app.state.resources["routers"], services.store), authenticate)
     from neutrino.api.openapi import openapi_document
 

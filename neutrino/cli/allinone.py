@@ -186,6 +186,7 @@ def stop_everything(state: Path, purge: bool) -> None:
         for name in ("neutrino.db", "neutrino.db-wal", "neutrino.db-shm", "clouds.yaml", "server.log", "agent.log",
                      "agent.toml"):
             (state / name).unlink(missing_ok=True)
+        shutil.rmtree(state / "agent", ignore_errors=True)  # the agent's state dir as `up` configures it
         step(True, f"removed the store and files in {state}")
 
 
@@ -272,7 +273,7 @@ def usage(settings: Settings) -> str:
         "  openstack port create --network net1 port1 && "
         f"neutrino plug --config {state / 'agent.toml'} port1 --name vm1",
         f"Then vm1 reaches the internet host through the router's SNAT: ip netns exec vm1 ping {INTERNET_HOST}",
-        "See it: neutrino status · neutrino topology · neutrino trace vm1 " + INTERNET_HOST,
+        f"See it: neutrino status · neutrino topology · neutrino trace port1 {INTERNET_HOST}",
         f"Stop everything with: neutrino down --state-dir {state}",
     ]
     return "\n".join(lines)

@@ -12,16 +12,37 @@ from pathlib import Path
 import click
 
 from neutrino.config import DEFAULT_STATE_DIR, Settings
-from neutrino.model.ranges import parse_vlan_ranges
+from neutrino.model.ranges import TUNNEL_TYPES, parse_tunnel_ranges, parse_vlan_ranges
 
 
-def _settings(state_dir: str, db: str | None, host: str, port: int, auth: str, vlan_ranges: str) -> Settings:
+def _settings(state_dir: str, db: str | None, host: str, port: int, auth: str, vlan_ranges: str,
+              **segments) -> Settings:
     state = Path(state_dir)
     return Settings(
         db_url=db or f"sqlite:///{state / 'neutrino.db'}", host=host, port=port, auth=auth,
         state_dir=state, network_vlan_ranges=tuple(parse_vlan_ranges(vlan_ranges)),
-        public_url=os.environ.get("NEUTRINO_PUBLIC_URL", ""),
+        public_url=os.environ.get("NEUTRINO_PUBLIC_URL", ""), **_segment_settings(**segments),
     )
+
+
+def _segment_settings(tenant_network_types: str, vni_ranges: str, tunnel_id_ranges: str, global_mtu: int) -> dict:
+    """The segment options (ML2's tenant_network_types, vni_ranges, tunnel_id_ranges, global_physnet_mtu)."""
+    types = tuple(t.strip() for t in tenant_network_types.split(",") if t.strip())
+    unknown = [t for t in types if t not in ("vlan", *TUNNEL_TYPES)]
+    if unknown or not types:
+        raise click.BadParameter(f"types among vlan, {', '.join(TUNNEL_TYPES)}, not {tenant_network_types!r}",
+                                 param_hint="--tenant-network-types")
+    try:
+        return {"tenant_network_types": types, "global_mtu": global_mtu,
+                "vni_ranges": tuple(parse_tunnel_ranges(vni_ranges, "vxlan")),
+                "tunnel_id_ranges": tuple(parse_tunnel_ranges(tunnel_id_ranges, "gre"))}
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _segment_args(segments: dict) -> list[str]:
+    """The segment options again, as the server's command line takes them."""
+    return [arg for name, value in segments.items() for arg in (f"--{name.replace('_', '-')}", str(value))]
 
 
 server_options = [
@@ -35,6 +56,14 @@ server_options = [
                  help="keystone: built-in Keystone v3 tokens; noauth: every caller is admin."),
     click.option("--vlan-ranges", default="physnet1:100:199", show_default=True, envvar="NEUTRINO_VLAN_RANGES",
                  help="Tenant VLAN ranges, Neutron's network_vlan_ranges syntax."),
+    click.option("--tenant-network-types", default="vlan", show_default=True, envvar="NEUTRINO_TENANT_NETWORK_TYPES",
+                 help="Types of tenant networks, the first with a free id wins (vlan, vxlan, gre)."),
+    click.option("--vni-ranges", default="1000:1999", show_default=True, envvar="NEUTRINO_VNI_RANGES",
+                 help="Tenant VXLAN VNIs, first:last[,first:last...] (ML2's vni_ranges)."),
+    click.option("--tunnel-id-ranges", default="1000:1999", show_default=True, envvar="NEUTRINO_TUNNEL_ID_RANGES",
+                 help="Tenant GRE keys, first:last[,first:last...] (ML2's tunnel_id_ranges)."),
+    click.option("--global-mtu", default=1500, show_default=True, type=int, envvar="NEUTRINO_GLOBAL_MTU",
+                 help="MTU of the physical network; tunnelled networks get it less VXLAN's 50 or GRE's 42 bytes."),
 ]
 
 
@@ -57,14 +86,14 @@ def main(verbose: bool) -> None:
 @main.command()
 @with_server_options
 @click.option("--workers", default=1, show_default=True, help="Server processes (SQLite: keep 1).")
-def serve(state_dir, db, host, port, auth, vlan_ranges, workers) -> None:
+def serve(state_dir, db, host, port, auth, vlan_ranges, workers, **segments) -> None:
     """Run the API server in the foreground (migrations are applied first)."""
     import uvicorn
 
     from neutrino.api.app import create_app
     from neutrino.services.core import Services
 
-    settings = _settings(state_dir, db, host, port, auth, vlan_ranges)
+    settings = _settings(state_dir, db, host, port, auth, vlan_ranges, **segments)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     _migrate_in_child(settings.db_url)
     services = Services(settings)
@@ -108,15 +137,15 @@ def _migrate_in_child(db_url: str) -> None:
 
 @main.command()
 @with_server_options
-def up(state_dir, db, host, port, auth, vlan_ranges) -> None:
+def up(state_dir, db, host, port, auth, vlan_ranges, **segments) -> None:
     """Start the all-in-one (idempotent): Open vSwitch, the API server, a host agent with a virtual physnet, the
     upstream router and internet host behind it, and the external network "public"."""
     from neutrino.cli.allinone import create_external_network, start_host_side, start_server, usage
 
-    settings = _settings(state_dir, db, host, port, auth, vlan_ranges)
+    settings = _settings(state_dir, db, host, port, auth, vlan_ranges, **segments)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     tail = ["--state-dir", str(settings.state_dir), "--host", host, "--port", str(port), "--auth", auth,
-            "--vlan-ranges", vlan_ranges] + (["--db", db] if db else [])
+            "--vlan-ranges", vlan_ranges, *_segment_args(segments)] + (["--db", db] if db else [])
     start_server(settings, tail)
     start_host_side(settings)
     create_external_network(settings)
@@ -133,25 +162,15 @@ def down(state_dir, purge) -> None:
     stop_everything(Path(state_dir), purge)
 
 
-@main.command()
-@click.option("--url", default="http://127.0.0.1:9696", show_default=True)
-def status(url) -> None:
-    """Say whether the API server answers."""
-    from neutrino.cli.allinone import answers
-
-    if answers(url):
-        click.echo(f"✓ API server answers on {url}")
-    else:
-        click.echo(f"✗ no API server on {url}")
-        raise SystemExit(1)
-
-
 def _add_host_commands() -> None:
     from neutrino.cli.agent_commands import agent, plug, unplug
+    from neutrino.cli.doctor import doctor
     from neutrino.cli.show import show
+    from neutrino.cli.status import status
+    from neutrino.cli.topology import topology
     from neutrino.cli.trace import trace
 
-    for command in (agent, plug, unplug, show, trace):
+    for command in (agent, doctor, plug, unplug, show, status, topology, trace):
         main.add_command(command)
 
 

@@ -18,13 +18,21 @@ Read from the ``[host]`` part of the agent's TOML file (see docs/configuration.m
     peer_bridge = "br-bond0"
     peer_port = "patch-ex"
     peer_tag = 201
+
+and for tunnelled networks (VXLAN, GRE through br-tun):
+
+    tunnel_types = ["vxlan", "gre"]
+    tunnel_ip = "198.51.100.1/24"  # this host's endpoint (Neutron's local_ip), with its prefix ...
+    tunnel_ip_bridge = "br-bond0"  # ... which the agent puts on this bridge's internal port (optional)
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 FIREWALL_DRIVERS = ("openvswitch", "iptables_hybrid", "noop")
+TUNNEL_TYPES = ("vxlan", "gre")
 
 
 class HostConfigError(ValueError):
@@ -66,6 +74,15 @@ class HostConfig:
     # Neutron's legacy option: router gateway (qg-) ports go untagged on this bridge instead of br-int on
     # the external network's local VLAN (the seed's br-ex, patched into br-bond0 as an access port).
     external_network_bridge: str | None = None
+    # Tunnelled networks: the types this host carries through the tunnel bridge, its endpoint address
+    # (Neutron's local_ip) and prefix, and the bridge whose internal port the agent gives that address
+    # (None: the address is already on the host, the agent configures none).
+    tunnel_types: tuple[str, ...] = ()
+    tunnel_ip: str | None = None
+    tunnel_prefix: int | None = None
+    tunnel_ip_bridge: str | None = None
+    tunnel_bridge: str = "br-tun"
+    arp_responder: bool = False  # answer ARP for remote ports of tunnelled networks on br-tun (l2pop's)
 
     def __hash__(self) -> int:
         return hash((self.host, self.integration_bridge, tuple(sorted(self.bridge_mappings.items()))))
@@ -85,7 +102,8 @@ class HostConfig:
 
 
 HOST_KEYS = frozenset({"name", "integration_bridge", "bridge_mappings", "bridges", "extra_bridges", "patch_links",
-                       "datapath_type", "firewall_driver", "external_network_bridge"})
+                       "datapath_type", "firewall_driver", "external_network_bridge", "tunnel_types", "tunnel_ip",
+                       "tunnel_ip_bridge", "tunnel_bridge", "arp_responder"})
 
 
 def host_config_from_dict(data: dict, default_host: str) -> HostConfig:
@@ -106,6 +124,7 @@ def host_config_from_dict(data: dict, default_host: str) -> HostConfig:
     if firewall not in FIREWALL_DRIVERS:
         raise HostConfigError(f"firewall_driver must be one of {FIREWALL_DRIVERS}, not {firewall!r}")
     external, extra = _external_and_extra_bridges(data, mappings)
+    tunnels = _tunnel_settings(data, mappings, bridges, extra)
     return HostConfig(
         host=data.get("name") or default_host,
         integration_bridge=data.get("integration_bridge", "br-int"),
@@ -116,6 +135,7 @@ def host_config_from_dict(data: dict, default_host: str) -> HostConfig:
         datapath_type=data.get("datapath_type", "netdev"),
         firewall_driver=firewall,
         external_network_bridge=external,
+        **tunnels,
     )
 
 
@@ -142,7 +162,56 @@ def configurations_for(config: HostConfig) -> dict:
         "patch_links": [{"bridge": link.bridge, "port": link.port, "peer_bridge": link.peer_bridge,
                          "peer_port": link.peer_port, "tag": link.tag, "peer_tag": link.peer_tag}
                         for link in config.patch_links],
+        "tunnel_types": list(config.tunnel_types),
+        "tunnel_ip": _tunnel_ip_text(config),
+        "tunnel_ip_bridge": config.tunnel_ip_bridge or "",
+        "tunnel_bridge": config.tunnel_bridge,
+        "arp_responder": config.arp_responder,
     }
+
+
+def _tunnel_ip_text(config: HostConfig) -> str:
+    if config.tunnel_ip is None:
+        return ""
+    return config.tunnel_ip + (f"/{config.tunnel_prefix}" if config.tunnel_prefix is not None else "")
+
+
+def _tunnel_settings(data: dict, mappings: dict[str, str], bridges: tuple[PhysicalBridge, ...],
+                     extra: tuple[str, ...]) -> dict:
+    """The tunnel keys of ``[host]``, checked: known types, an IPv4 endpoint when any type is on (Neutron's
+    agent refuses to tunnel without local_ip), and an address bridge that the agent creates itself."""
+    types = tuple(data.get("tunnel_types", ()))
+    unknown = [t for t in types if t not in TUNNEL_TYPES]
+    if unknown:
+        raise HostConfigError(f"tunnel_types must be among {TUNNEL_TYPES}, not {unknown}")
+    address, prefix = _endpoint_address(data.get("tunnel_ip") or None)
+    if types and address is None:
+        raise HostConfigError("tunnel_types needs tunnel_ip: the address of this host's tunnel endpoint")
+    ours = {*mappings.values(), *(b.name for b in bridges), *extra}
+    address_bridge = data.get("tunnel_ip_bridge") or None
+    if address_bridge is not None and address_bridge not in ours:
+        raise HostConfigError(f"tunnel_ip_bridge {address_bridge!r} must be a physical or extra bridge of this "
+                              "host (the agent puts tunnel_ip on its internal port)")
+    if address_bridge is not None and prefix is None:
+        raise HostConfigError("tunnel_ip_bridge needs tunnel_ip with its prefix length, e.g. 198.51.100.1/24")
+    tunnel_bridge = data.get("tunnel_bridge", "br-tun")
+    if tunnel_bridge in ours or tunnel_bridge == data.get("integration_bridge", "br-int"):
+        raise HostConfigError(f"tunnel_bridge {tunnel_bridge!r} must be a bridge of its own")
+    return {"tunnel_types": types, "tunnel_ip": address, "tunnel_prefix": prefix,
+            "tunnel_ip_bridge": address_bridge, "tunnel_bridge": tunnel_bridge,
+            "arp_responder": bool(data.get("arp_responder", False))}
+
+
+def _endpoint_address(text: str | None) -> tuple[str | None, int | None]:
+    """``198.51.100.1`` or ``198.51.100.1/24`` -> (address, prefix or None); IPv4 only, as the tunnel ports'
+    names are (Neutron hashes IPv6 endpoints instead)."""
+    if text is None:
+        return None, None
+    try:
+        interface = ipaddress.IPv4Interface(text)
+    except ValueError as error:
+        raise HostConfigError(f"tunnel_ip {text!r} is not an IPv4 address: {error}") from None
+    return str(interface.ip), interface.network.prefixlen if "/" in text else None
 
 
 def _bridge_settings(bridge: PhysicalBridge) -> dict:

@@ -10,6 +10,10 @@
 | ``qg-``       | a router's gateway port on the external network           | qrouter- ns, on br-int / br-ex |
 | ``int-``      | patch port on br-int towards a physical bridge            | br-int                         |
 | ``phy-``      | patch port on a physical bridge towards br-int            | br-<physnet>                   |
+| ``patch-tun`` | patch port on br-int towards the tunnel bridge            | br-int                         |
+| ``patch-int`` | patch port on the tunnel bridge towards br-int            | br-tun                         |
+| ``vxlan-``    | a VXLAN tunnel port; then the remote IPv4 in 8 hex digits | br-tun                         |
+| ``gre-``      | a GRE tunnel port, named likewise (``gre-c6336402``)      | br-tun                         |
 | ``qrouter-``  | a router's namespace (full router id)                     | host                           |
 | ``qdhcp-``    | a network's DHCP namespace (full network id)              | host                           |
 
@@ -21,6 +25,7 @@ characters are cut and suffixed with a short hash, as neutron-lib does.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 
 DEVICE_NAME_MAX = 15  # Linux IFNAMSIZ - 1
 PORT_ID_CHARS = 11
@@ -72,6 +77,16 @@ def integration_patch_name(physical_bridge: str) -> str:
 def physical_patch_name(physical_bridge: str) -> str:
     """The physical bridge's patch port towards br-int: ``phy-br-bond0``."""
     return fit_device_name("phy-", physical_bridge)
+
+
+INTEGRATION_TUNNEL_PATCH = "patch-tun"  # Neutron's int_peer_patch_port
+TUNNEL_INTEGRATION_PATCH = "patch-int"  # Neutron's tun_peer_patch_port
+
+
+def tunnel_port_name(network_type: str, remote_ip: str) -> str:
+    """``vxlan-c6336402`` for 198.51.100.2: the type, then the remote IPv4 address as 8 hex digits (Neutron's
+    get_tunnel_name), so each host names its tunnel to one endpoint alike."""
+    return f"{network_type}-{int(ipaddress.IPv4Address(remote_ip)):08x}"
 
 
 def router_namespace(router_id: str) -> str:

@@ -30,3 +30,36 @@ def parse_vlan_ranges(text: str) -> list[VlanRange]:
             raise ValueError(f"bad VLAN range {item!r}: need 1 <= first <= last <= 4094")
         ranges.append(VlanRange(parts[0], first, last))
     return ranges
+
+
+# Tunnel types and the largest id each carries: a VXLAN VNI is 24 bits; a GRE key is 32 bits, but the
+# store keeps segmentation ids in a signed 32-bit column (as Neutron's gre_allocations does), so 2^31 - 1.
+TUNNEL_TYPES = ("vxlan", "gre")
+MAX_TUNNEL_ID = {"vxlan": 2**24 - 1, "gre": 2**31 - 1}
+
+
+@dataclass(frozen=True)
+class TunnelRange:
+    """Tenant ids of one tunnel type, ``first..last`` (Neutron's vni_ranges / tunnel_id_ranges entries)."""
+
+    network_type: str
+    first: int
+    last: int
+
+    def __contains__(self, tunnel_id: int) -> bool:
+        return self.first <= tunnel_id <= self.last
+
+
+def parse_tunnel_ranges(text: str, network_type: str) -> list[TunnelRange]:
+    """``1000:1999,3000:3099`` -> ranges of ``network_type``; raises ValueError with a readable reason."""
+    ranges = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        parts = item.split(":")
+        if len(parts) != 2:
+            raise ValueError(f"bad {network_type} id range {item!r}: expected first:last")
+        first, last = int(parts[0]), int(parts[1])
+        if not (1 <= first <= last <= MAX_TUNNEL_ID[network_type]):
+            raise ValueError(f"bad {network_type} id range {item!r}: need 1 <= first <= last <= "
+                             f"{MAX_TUNNEL_ID[network_type]}")
+        ranges.append(TunnelRange(network_type, first, last))
+    return ranges

@@ -99,6 +99,9 @@ class Agent:
     alive: bool
     heartbeat_timestamp: str | None = None
     configurations: tuple[tuple[str, str], ...] = ()
+    # An OVS agent's tunnel endpoint, as Neutron's agent reports it (configurations tunneling_ip, tunnel_types).
+    tunneling_ip: str | None = None
+    tunnel_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,11 @@ def security_group_from_body(body: dict) -> SecurityGroup:
 
 
 def agent_from_body(body: dict) -> Agent:
+    configurations = body.get("configurations") or {}
     return Agent(id=body["id"], host=body["host"], agent_type=body["agent_type"], alive=body.get("alive", False),
-                 heartbeat_timestamp=body.get("heartbeat_timestamp"))
+                 heartbeat_timestamp=body.get("heartbeat_timestamp"),
+                 tunneling_ip=configurations.get("tunneling_ip") or None,
+                 tunnel_types=tuple(configurations.get("tunnel_types") or ()))
 
 
 def router_from_body(body: dict) -> Router:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from neutrino.model.host_config import HostConfig
 from neutrino.model.state import ApiState
-from neutrino.plan import dhcp, firewall, flows, iptables_firewall, l2, l3, ovs_firewall
+from neutrino.plan import dhcp, firewall, flows, iptables_firewall, l2, l3, ovs_firewall, tunnels
 from neutrino.plan.facts import HostFacts
 from neutrino.plan.firewall import Members, PortFirewall
 from neutrino.plan.host_plan import FilterRule, Flow, HostPlan, HybridPlug
 
 
 def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPlan:
-    bridges = l2.bridges_for(config)
-    links = l2.links_for(config)
+    bridges = l2.bridges_for(config) + tunnels.bridges_for(config)
+    links = l2.links_for(config) + tunnels.links_for(config)
     dhcp_plans = dhcp.dhcp_for(state, config)
     router_plans = l3.routers_for(state, config)
     legs = [dhcp.leg_for(plan, config) for plan in dhcp_plans] + l3.integration_legs_for(router_plans, config)
@@ -24,6 +24,10 @@ def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPla
     for network_id, vlan in sorted(local_vlans.items()):
         plan_flows += flows.translation_flows_for(state.networks[network_id], vlan, config)
     plan_flows += flows.parked_port_flows_for(config, parked)
+    endpoints = tunnels.endpoints_for(state, config)
+    tunnel_ports, tunnel_values = tunnels.tunnel_ports_for(config, endpoints)
+    segments = tunnels.segments_for(state, config, local_vlans, endpoints)
+    plan_flows += tunnels.flows_for(state, config, segments, endpoints)
     port_firewalls = _firewalls_for(state, config, facts, local_vlans)
     members = firewall.members_for(state) if port_firewalls else {}
     plan_flows += _firewall_flows_for(config, port_firewalls, members)
@@ -31,7 +35,7 @@ def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPla
     return HostPlan(
         host=config.host,
         bridges=tuple(bridges),
-        ports=tuple(links + instance_ports),
+        ports=tuple(links + tunnel_ports + instance_ports),
         flows=tuple(plan_flows),
         local_vlans=local_vlans,
         port_states=port_states,
@@ -41,6 +45,9 @@ def build_plan(state: ApiState, config: HostConfig, facts: HostFacts) -> HostPla
         filter_rules=tuple(filter_rules),
         dhcp=tuple(dhcp_plans),
         routers=tuple(router_plans),
+        tunnels=tuple(tunnel_values),
+        tunnel_segments=tuple(segments),
+        tunnel_address=tunnels.address_for(config),
     )
 
 

@@ -29,8 +29,9 @@ class Bridge:
 @dataclass(frozen=True)
 class Interface:
     name: str
-    type: str = ""  # "" (a NIC or veth), "internal", "patch"
+    type: str = ""  # "" (a NIC or veth), "internal", "patch", "vxlan", "gre"
     peer: str | None = None  # patch peer
+    options: tuple[tuple[str, str], ...] = ()  # a tunnel's options (remote_ip, local_ip, in_key, ...), sorted
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,45 @@ class HybridPlug:
 
 
 @dataclass(frozen=True)
+class TunnelPort:
+    """A tunnel port on the tunnel bridge: to the endpoint of another host's agent, for one tunnel type."""
+
+    name: str  # vxlan-c6336402
+    network_type: str  # vxlan or gre
+    local_ip: str
+    remote_ip: str
+    remote_host: str
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TunnelSegment:
+    """A tunnelled network on this host: its tunnel id (VNI or GRE key), its local VLAN, and the tunnel
+    ports its broadcasts and unknown unicasts are flooded to (those to hosts with ports on it)."""
+
+    network_id: str
+    network_type: str
+    tunnel_id: int
+    local_vlan: int
+    flood_to: tuple[str, ...] = ()
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TunnelAddress:
+    """The tunnel endpoint's address, which the agent puts on a bridge's internal port (in the host's own
+    namespace), so the switch's route table sends encapsulated packets out of that bridge's uplink."""
+
+    bridge: str
+    address: str
+    prefix: int
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class PortState:
     """What the host does with one API port bound here, and why."""
 
@@ -128,6 +168,9 @@ class HostPlan:
     filter_rules: tuple[FilterRule, ...] = ()  # iptables_hybrid: the rules, in order
     dhcp: tuple[DhcpPlan, ...] = ()  # the networks served here: qdhcp- namespace, leg, dnsmasq
     routers: tuple[RouterPlan, ...] = ()  # the routers hosted here: qrouter- namespace, legs, routes, NAT
+    tunnels: tuple[TunnelPort, ...] = ()  # tunnel ports on the tunnel bridge, one per remote endpoint and type
+    tunnel_segments: tuple[TunnelSegment, ...] = ()  # each tunnelled network here: tunnel id <-> local VLAN
+    tunnel_address: TunnelAddress | None = None  # the endpoint address the agent configures, if any
 
     def flows_of(self, bridge: str) -> tuple[Flow, ...]:
         return tuple(flow for flow in self.flows if flow.bridge == bridge)

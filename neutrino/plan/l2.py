@@ -17,7 +17,8 @@ from neutrino.plan.facts import HostFacts, PluggedPort
 from neutrino.plan.host_plan import Bridge, Interface, OvsPort, PortState
 from neutrino.plan.tables import DEAD_VLAN, MAX_LOCAL_VLAN
 
-WIRED_TYPES = ("vlan", "flat")
+WIRED_TYPES = ("vlan", "flat")  # through a physical bridge
+TUNNELLED_TYPES = ("vxlan", "gre")  # through the tunnel bridge (plan/tunnels.py)
 DEAD_REASON = "neutrino-dead-reason"
 
 
@@ -80,7 +81,10 @@ def why_unbindable(port: Port | None, network: Network | None, iface_id: str,
     if network.network_type in WIRED_TYPES and network.physical_network not in config.bridge_mappings:
         return (f"network {network.id} is on physnet {network.physical_network!r}, "
                 f"which has no bridge mapping on host {config.host!r}")
-    if network.network_type not in WIRED_TYPES:
+    if network.network_type in TUNNELLED_TYPES and network.network_type not in config.tunnel_types:
+        return (f"network {network.id} has type {network.network_type!r}, not wired by this agent "
+                f"(its tunnel_types: {', '.join(config.tunnel_types) or 'none'})")
+    if network.network_type not in WIRED_TYPES + TUNNELLED_TYPES:
         return f"network {network.id} has type {network.network_type!r}, not wired by this agent"
     if not port.admin_state_up:
         return f"port {port.id} has admin_state_up false"

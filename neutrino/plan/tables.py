@@ -28,6 +28,22 @@ class Table(IntEnum):
     ACCEPTED_EGRESS_TRAFFIC_NORMAL = 94  # NORMAL switching of accepted traffic
 
 
+class TunnelTable(IntEnum):
+    """Tunnel bridge (br-tun) tables, numbered as Neutron numbers them (neutron-lib ovs_constants)."""
+
+    DISPATCH = 0  # from patch-int -> 2; from a tunnel port -> the table of its type; anything else dropped
+    PATCH_LV_TO_TUN = 2  # from br-int: unicast -> 20, broadcast/multicast -> 22 (ARP broadcasts -> 21)
+    GRE_TUN_TO_LV = 3  # GRE key -> local VLAN, then 10
+    VXLAN_TUN_TO_LV = 4  # VNI -> local VLAN, then 10
+    LEARN_FROM_TUN = 10  # learn (local VLAN, source MAC) -> tunnel port into 20, then out to br-int
+    UCAST_TO_TUN = 20  # known MACs (of other hosts' ports, and learnt) -> their tunnel; unknown -> 22
+    ARP_RESPONDER = 21  # ARP requests for other hosts' ports answered here; the rest -> 22
+    FLOOD_TO_TUN = 22  # per local VLAN: to every tunnel of a host with ports on the network; else dropped
+
+
+TUNNEL_TABLE_OF_TYPE = {"gre": TunnelTable.GRE_TUN_TO_LV, "vxlan": TunnelTable.VXLAN_TUN_TO_LV}
+
+
 class Priority(IntEnum):
     DEFAULT = 0
     NORMAL = 1
@@ -38,3 +54,6 @@ class Priority(IntEnum):
 
 
 COOKIE = 0x6E657574  # "neut": marks every flow neutrino installs
+# "neul": the flows the switch learns itself (br-tun table 20, from table 10's learn action). The agent
+# leaves them alone: they are not in any plan, and they expire by themselves (hard_timeout).
+LEARNED_COOKIE = 0x6E65756C

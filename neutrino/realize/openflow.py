@@ -22,6 +22,7 @@ from functools import cached_property, lru_cache
 from neutrino.host.errors import CommandFailed
 from neutrino.host.runner import Host
 from neutrino.plan.host_plan import Flow, HostPlan
+from neutrino.plan.tables import LEARNED_COOKIE
 from neutrino.realize.diff import Changes, Report, keyed_diff
 
 # Where OVS's packaging (ovs-ctl) has ovs-vswitchd write its pid; simulated hosts bind-mount their own here.
@@ -58,6 +59,8 @@ def _tokens(text: str) -> list[str]:
     return [t for t in tokens if t]
 
 
+_LEARNED = f"cookie={LEARNED_COOKIE:#x},"
+
 # A bridge's lines barely change between passes, so each is parsed once. ~0.9 kB per flow: the bound
 # holds some 30 MB, enough for every flow of a host with ~400 firewalled ports.
 @lru_cache(maxsize=1 << 15)
@@ -69,6 +72,8 @@ def parse_flow_line(line: str) -> InstalledFlow | None:
     line = line.strip()
     if " actions=" not in line and not line.startswith("actions="):
         return None
+    if line.startswith(_LEARNED):
+        return None  # learnt by the switch (br-tun table 20): in no plan, and not ours to delete
     head, _, actions = line.partition("actions=")
     head = head.strip()
     if head.endswith(","):

@@ -104,7 +104,8 @@ def observe_ovs(host: Host) -> ObservedOvs:
         ofport = _optional(first.get("ofport", []))
         ports[row["name"]] = ObservedPort(
             bridge=port_bridge[row["_uuid"]], name=row["name"],
-            interfaces=tuple(Interface(i["name"], i["type"], i["options"].get("peer")) for i in ifaces),
+            interfaces=tuple(Interface(i["name"], i["type"], i["options"].get("peer"), _other_options(i))
+                             for i in ifaces),
             tag=_optional(row["tag"]), vlan_mode=_optional(row["vlan_mode"]), trunks=tuple(sorted(trunks)),
             bond_mode=_optional(row["bond_mode"]), owned=row["external_ids"].get(OWNED) == "true",
             other_config=tuple(sorted(row["other_config"].items())),
@@ -113,6 +114,11 @@ def observe_ovs(host: Host) -> ObservedOvs:
             mac_in_use=_optional(first.get("mac_in_use", [])),
         )
     return ObservedOvs(bridges, ports)
+
+
+def _other_options(interface: dict) -> tuple[tuple[str, str], ...]:
+    """An Interface's options but a patch's peer (a tunnel's remote_ip, local_ip, keys ...), sorted."""
+    return tuple(sorted((k, v) for k, v in interface["options"].items() if k != "peer"))
 
 
 def _bridge_commands(bridge: Bridge, host: str) -> list[list[str]]:
@@ -150,7 +156,8 @@ def _add_port_commands(port: OvsPort) -> list[list[str]]:
         if interface.type == "patch":
             commands.append(["set", "Interface", interface.name, "type=patch", f"options:peer={interface.peer}"])
         elif interface.type:
-            commands.append(["set", "Interface", interface.name, f"type={interface.type}"])
+            commands.append(["set", "Interface", interface.name, f"type={interface.type}",
+                             *(f'options:{k}="{v}"' for k, v in interface.options)])
     if port.iface_external_ids:
         commands.append(["set", "Interface", port.interfaces[0].name] +
                         [f'external_ids:{k}="{v}"' for k, v in port.iface_external_ids])

@@ -191,6 +191,10 @@ class FlatNetworkInUse(InUse):
     message = "Unable to create the flat network. Physical network {physical_network} is in use."
 
 
+class TunnelIdInUse(InUse):
+    message = "Unable to create the network. The tunnel ID {tunnel_id} is in use."
+
+
 class SubnetOverlap(BadRequest):
     """Neutron raises InvalidInput; kept as its own class for a precise message."""
 

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.config import Settings
+from neutrino.model.ranges import TUNNEL_TYPES
 from neutrino.services import floating_ips, segments
 from neutrino.services.common import new_standard_row, plain_rows, standard_view, tags_for, touch_row
 from neutrino.services.context import Context
@@ -137,31 +138,37 @@ class NetworkService:
         row.physical_network = segment.physical_network
         row.segmentation_id = segment.segmentation_id
         row.segment_key = segment.key
-        row.mtu = self._mtu(attrs.get("mtu"))
+        row.mtu = self._mtu(attrs.get("mtu"), segment.network_type)
         session.add(row)
         session.flush()  # the next create of a bulk request must see this segment taken
         tx.touch(self.kind, row.id)
         return row.id
 
     def _segment_for(self, session: Session, attrs: dict) -> segments.Segment:
-        ranges = self.settings.network_vlan_ranges
+        settings = self.settings
         network_type = attrs.get("provider:network_type")
+        physical_network, segmentation_id = attrs.get("provider:physical_network"), attrs.get("provider:segmentation_id")
         if network_type is None:
-            if attrs.get("provider:physical_network") or attrs.get("provider:segmentation_id") is not None:
+            if physical_network or segmentation_id is not None:
                 raise InvalidInput(error_message="provider:network_type required")
-            return segments.tenant_segment(session, ranges)
-        return segments.provider_segment(
-            session, ranges, network_type, attrs.get("provider:physical_network"),
-            attrs.get("provider:segmentation_id"),
-        )
+            return segments.tenant_segment_of_types(session, settings.tenant_network_types,
+                                                    settings.network_vlan_ranges, settings.tunnel_ranges)
+        if network_type in TUNNEL_TYPES:
+            return segments.tunnel_segment(session, settings.tunnel_ranges(network_type), network_type,
+                                           physical_network, segmentation_id)
+        return segments.provider_segment(session, settings.network_vlan_ranges, network_type, physical_network,
+                                         segmentation_id)
 
-    def _mtu(self, requested: int | None) -> int:
+    def _mtu(self, requested: int | None, network_type: str | None) -> int:
+        """The requested MTU, or the largest the segment carries (ML2: global_physnet_mtu less the
+        encapsulation of a tunnel type), which no request may pass."""
+        largest = segments.mtu_for(network_type, self.settings.global_mtu)
         if requested is None:
-            return self.settings.global_mtu
-        if not 68 <= requested <= self.settings.global_mtu:
+            return largest
+        if not 68 <= requested <= largest:
             raise InvalidInput(
-                error_message=f"Requested MTU is too big, maximum is {self.settings.global_mtu}"
-                if requested > self.settings.global_mtu else f"MTU {requested} is too small, minimum is 68")
+                error_message=f"Requested MTU is too big, maximum is {largest}"
+                if requested > largest else f"MTU {requested} is too small, minimum is 68")
         return requested
 
     def update(self, tx: Transaction, context: Context, network_id: str, attrs: dict) -> None:
@@ -175,7 +182,7 @@ class NetworkService:
         mapping = {"router:external": "external"}
         for name, value in attrs.items():
             if name == "mtu":
-                value = self._mtu(value)
+                value = self._mtu(value, row.network_type)
             setattr(row, mapping.get(name, name), value)
         touch_row(row)
         tx.touch(self.kind, row.id)

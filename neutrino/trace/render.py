@@ -23,9 +23,20 @@ def trace_json(trace: Trace) -> dict:
         "verdict": _verdict_json(trace.verdict),
         "hops": [_hop_json(hop) for hop in trace.hops],
         "reply": [_hop_json(hop) for hop in trace.reply],
-        "findings": [{"code": f.code, "message": f.message, "objects": [_ref_json(o) for o in f.objects]}
-                     for f in trace.findings],
+        "findings": [finding_json(f) for f in trace.findings],
     }
+
+
+def finding_json(finding: Finding) -> dict:
+    return {"code": finding.code, "severity": finding.severity, "message": finding.message,
+            "objects": [_ref_json(o) for o in finding.objects], "host": finding.host, "element": finding.element,
+            "planned": finding.planned, "found": finding.found, "cause": finding.cause, "fix": finding.fix}
+
+
+def finding_from_json(data: dict) -> Finding:
+    return Finding(data["code"], data["message"], tuple(_ref(o) for o in data["objects"]),
+                   data.get("severity", "warning"), data.get("host", ""), data.get("element", ""),
+                   data.get("planned", ""), data.get("found", ""), data.get("cause", ""), data.get("fix", ""))
 
 
 def trace_from_json(data: dict) -> Trace:
@@ -43,7 +54,7 @@ def trace_from_json(data: dict) -> Trace:
         verdict=Verdict(Reason(verdict["reason"]), verdict["message"], tuple(_ref(o) for o in verdict["objects"]),
                         tuple(verdict["fixes"]), tuple(_admitted(a) for a in verdict["admitted"])),
         reply=tuple(_hop(h) for h in data["reply"]),
-        findings=tuple(Finding(f["code"], f["message"], tuple(_ref(o) for o in f["objects"])) for f in data["findings"]),
+        findings=tuple(finding_from_json(f) for f in data["findings"]),
     )
 
 
@@ -165,8 +176,22 @@ def _findings_text(out: Text, findings: tuple[Finding, ...]) -> None:
     if findings:
         out.append("\nfindings\n", style="bold")
     for finding in findings:
-        out.append(f"  ! {finding.code}: ", style="yellow")
-        out.append(f"{finding.message}\n")
+        finding_text(out, finding)
+
+
+def finding_text(out: Text, finding: Finding, indent: str = "  ") -> None:
+    """A finding's line, then where, planned against found, the cause and the fix when it has them."""
+    style = {"error": "red", "info": "cyan"}.get(finding.severity, "yellow")
+    out.append(f"{indent}! {finding.code}: ", style=style)
+    out.append(f"{finding.message}\n")
+    for label, value in (("where", " ".join(p for p in (finding.host, finding.element) if p)),
+                         ("planned", finding.planned), ("found", finding.found), ("cause", finding.cause)):
+        if value:
+            out.append(f"{indent}    {label}: ", style="dim")
+            out.append(f"{value}\n")
+    if finding.fix:
+        out.append(f"{indent}    fix: ", style="bold")
+        out.append(f"{finding.fix}\n", style="green")
 
 
 def _mark(verdict: Verdict) -> str:

@@ -124,14 +124,26 @@ class Verdict:
         return self.reason is Reason.DELIVERED
 
 
+SEVERITIES = ("error", "warning", "info")  # error: traffic is (or will be) lost; warning: drift or staleness
+
+
 @dataclass(frozen=True)
 class Finding:
     """Something the trace noticed that did not decide the verdict (a stale agent, an MTU step). The doctor
-    adds its own (the host against the plan) in the same shape."""
+    adds its own (the host against the plan) in the same shape, filling in where on the host (``element``),
+    what the plan says there against what is there, the likely cause and a fix (a command) where one exists.
+    Codes are stable, like the Reasons."""
 
     code: str
     message: str
     objects: tuple[ObjectRef, ...] = ()
+    severity: str = "warning"  # one of SEVERITIES
+    host: str = ""
+    element: str = ""  # "bridge br-int", "port tap1234 on br-int", "namespace qrouter-<id> leg qr-5678"
+    planned: str = ""  # what the plan says there
+    found: str = ""  # what is there
+    cause: str = ""
+    fix: str = ""
 
 
 @dataclass(frozen=True)

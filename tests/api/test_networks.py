@@ -142,13 +142,13 @@ def test_a_second_flat_network_on_one_physnet_is_a_conflict(admin):
     {"provider:network_type": "flat", "provider:physical_network": "physnet9"},
     {"provider:network_type": "flat"},
     {"provider:network_type": "flat", "provider:physical_network": "physnet1", "provider:segmentation_id": 5},
-    {"provider:network_type": "vxlan", "provider:segmentation_id": 1000},
+    {"provider:network_type": "vxlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 1000},
     {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 4095},
     {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 0},
     {"provider:physical_network": "physnet1", "provider:segmentation_id": 120},
     {"provider:network_type": "vlan", "provider:segmentation_id": 120},
     {"provider:network_type": "vlan", "provider:physical_network": "physnet2"},
-], ids=["unknown-physnet", "flat-unknown-physnet", "flat-no-physnet", "flat-with-vlan", "vxlan",
+], ids=["unknown-physnet", "flat-unknown-physnet", "flat-no-physnet", "flat-with-vlan", "vxlan-with-physnet",
         "vlan-4095", "vlan-0", "no-network-type", "vlan-id-without-physnet", "physnet-without-range"])
 def test_invalid_provider_segments_are_invalid_input(admin, attrs):
     refused(admin, lambda: post(admin, {"network": attrs}), 400, "InvalidInput")

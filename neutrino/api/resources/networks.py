@@ -13,10 +13,10 @@ ATTRIBUTES = standard_attributes() + (
     Attribute("mtu", post=True, put=True, validate=v.integer(0), schema={"type": "integer"}),
     Attribute("subnets", sort=False),
     Attribute("provider:network_type", post=True, validate=v.string(32), admin_only=True,
-              schema={"type": "string", "enum": ["flat", "vlan"]}),
+              schema={"type": "string", "enum": ["flat", "vlan", "vxlan", "gre"]}),
     Attribute("provider:physical_network", post=True, validate=v.string(64, allow_none=True), admin_only=True,
               schema={"type": "string"}),
-    # convert_to_int only: the range (1-4094) is the segment's rule, an InvalidInput as ML2 raises it.
+    # convert_to_int only: the range (VLAN 1-4094, VNI 1-2^24-1) is the segment's rule, an InvalidInput as ML2's.
     Attribute("provider:segmentation_id", post=True, validate=v.integer(allow_none=True),
               admin_only=True, schema={"type": "integer"}),
     Attribute("port_security_enabled", post=True, put=True, default=True, validate=v.boolean,

@@ -357,13 +357,10 @@ def test_member_clauses_are_shared_by_every_port_on_the_local_vlan():
     member_clauses = [f for f in flows if f.source == "remote-group:sg-default"]
     assert len(member_clauses) == 2 * (len(here) + len(ELSEWHERE))  # new and established, per member
     assert {f.match.split("reg6=")[1].split(",")[0] for f in member_clauses} == {"0x5"}
-    for vm in here:  # each port: two clauses and two accepts per remote group rule (d-in4, d-in6)
-        assert len([f for f in flows if f.source in ("d-in4", "d-in6") and f"reg5={_ofport(flows, vm)}" in f.match]) == 8
-
-
-def _ofport(flows, vm) -> str:
-    [dispatch] = [f for f in flows if f.table == Table.TRANSIENT and f.match == f"in_port={device(vm.id)}"]
-    return dispatch.actions.split("->")[0].removeprefix("load:")
+    for port in _port_firewalls([*here, *ELSEWHERE], [default_group()], plugged=here):
+        # each port: its clause and an accept flow, new and established, per remote group rule (d-in4, d-in6)
+        own = [f for f in flows if f.source in ("d-in4", "d-in6") and f"reg5={port.ofport:#x}" in f.match.split(",")]
+        assert len(own) == 8
 
 
 def test_ports_on_another_local_vlan_get_their_own_member_clauses():
