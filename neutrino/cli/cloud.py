@@ -77,6 +77,12 @@ class ApiClient:
     def get(self, path: str, params: dict | None = None) -> tuple[int, dict]:
         return self._call("GET", path, params=params)
 
+    def put(self, path: str, body: dict) -> tuple[int, dict]:
+        return self._call("PUT", path, json=body)
+
+    def delete(self, path: str) -> tuple[int, dict]:
+        return self._call("DELETE", path)
+
     def _call(self, method: str, path: str, **kwargs) -> tuple[int, dict]:
         try:
             response = self.http.request(method, path, **kwargs)

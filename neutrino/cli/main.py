@@ -164,13 +164,14 @@ def down(state_dir, purge) -> None:
 
 def _add_host_commands() -> None:
     from neutrino.cli.agent_commands import agent, plug, unplug
+    from neutrino.cli.demo import demo
     from neutrino.cli.doctor import doctor
     from neutrino.cli.show import show
     from neutrino.cli.status import status
     from neutrino.cli.topology import topology
     from neutrino.cli.trace import trace
 
-    for command in (agent, doctor, plug, unplug, show, status, topology, trace):
+    for command in (agent, demo, doctor, plug, unplug, show, status, topology, trace):
         main.add_command(command)
 
 

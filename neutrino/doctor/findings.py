@@ -16,6 +16,7 @@ Codes (stable; tools may branch on them):
     dhcp-namespace-missing  dhcp-leg-missing  dhcp-leg-address-missing  dhcp-leg-down  dnsmasq-not-running
     dnsmasq-command-line-differs  dhcp-files-stale  dhcp-server-stale
     agent-missing  agent-dead  agent-heartbeat-stale  port-status-stale
+    tunnel-port-missing  tunnel-endpoint-unreachable  tunnel-mtu-too-small  port-mtu-above-network (tunnels.py)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import datetime
 from neutrino.doctor.namespaces import dhcp_findings_for, router_findings_for
 from neutrino.doctor.objects import AGENT_FIX, DRIFT, Namer, examples, heartbeat_age
 from neutrino.doctor.observation import CountedFlow, HostObservation
+from neutrino.doctor.tunnels import tunnel_findings_for
 from neutrino.model.host_config import HostConfig
 from neutrino.model.resources import Agent
 from neutrino.model.state import ApiState
@@ -60,7 +62,9 @@ def findings_for(plan: HostPlan, observed: HostObservation, context: Context | N
     found = [*_bridge_findings(plan, observed, namer), *_port_findings(plan, observed, namer, unmapped),
              *_flow_findings(plan, observed, namer), *_filter_findings(plan, observed, namer),
              *router_findings_for(plan, observed, namer),
-             *dhcp_findings_for(plan, observed, namer)]
+             *dhcp_findings_for(plan, observed, namer),
+             *tunnel_findings_for(plan, observed.ovs.ports, observed.ovs.bridges, observed.tunnels, namer,
+                                  context.state if context else None)]
     if context is not None:
         found += [*_bridge_mapping_findings(plan, context, namer, unmapped), *_agent_findings(plan.host, context),
                   *_status_findings(plan, context, namer)]
@@ -82,12 +86,12 @@ def _bridge_findings(plan: HostPlan, observed: HostObservation, namer: Namer) ->
 
 def _port_findings(plan: HostPlan, observed: HostObservation, namer: Namer, unmapped: dict[str, str]
                    ) -> list[Finding]:
-    found = []
+    found, tunnels = [], {tunnel.name for tunnel in plan.tunnels}  # tunnels.py names a missing tunnel port
     for port in plan.ports:
         have = observed.ovs.ports.get(port.name)
         where = f"port {port.name} on {port.bridge}"
         if have is None:
-            if port.owned and port.bridge in observed.ovs.bridges:
+            if port.owned and port.bridge in observed.ovs.bridges and port.name not in tunnels:
                 found.append(namer.finding("port-missing", ERROR, f"port {port.name} is not on {port.bridge}: "
                                                                   f"{port.reason}",
                                            where, where, "no such port", DRIFT, AGENT_FIX,

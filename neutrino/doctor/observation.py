@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neutrino.doctor.tunnels import TunnelObservation, observe_tunnels
 from neutrino.host.errors import CommandFailed, HostError
 from neutrino.host.processes import Processes
 from neutrino.host.runner import Host
@@ -51,6 +52,7 @@ class HostObservation:
     dhcp: dict[str, ObservedDhcp] = field(default_factory=dict)
     filters: ObservedFilter | None = None
     dhcp_directory: str = ""
+    tunnels: TunnelObservation | None = None  # the underlay of the plan's tunnels (None: none, or not read)
 
 
 def observe_host(host: Host, processes: Processes, dhcp_directory: Path, plan: HostPlan, ovs: ObservedOvs,
@@ -61,7 +63,8 @@ def observe_host(host: Host, processes: Processes, dhcp_directory: Path, plan: H
         flows = pool.submit(read_flow_counters, host, bridges_of(plan), settle=False)
         routers = pool.submit(observe_routers, host)
         dhcp = observe_dhcp(host, processes, dhcp_directory, list(plan.dhcp))
-        return HostObservation(ovs, flows.result(), routers.result(), dhcp, filters, str(dhcp_directory))
+        return HostObservation(ovs, flows.result(), routers.result(), dhcp, filters, str(dhcp_directory),
+                               observe_tunnels(host, plan))
 
 
 def bridges_of(plan: HostPlan) -> list[str]:

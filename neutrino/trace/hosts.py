@@ -19,10 +19,10 @@ from neutrino.model import names
 from neutrino.model.host_config import HostConfig
 from neutrino.model.resources import Network, Port
 from neutrino.model.state import ApiState
-from neutrino.plan import dhcp, firewall, flows, l2, l3
+from neutrino.plan import dhcp, firewall, flows, l2, l3, tunnels
 from neutrino.plan.facts import HostFacts, PluggedPort
 from neutrino.plan.firewall import Members, PortFirewall
-from neutrino.plan.host_plan import Flow, PortState
+from neutrino.plan.host_plan import Flow, PortState, TunnelPort, TunnelSegment
 from neutrino.plan.l3 import RouterLeg, RouterPlan
 
 
@@ -45,6 +45,23 @@ class HostView:
     plugged: dict[str, PluggedPort]  # API port id -> its device (instances, and our legs)
     routers: dict[str, RouterPlan]  # router id -> its plan, for the routers hosted here
     external_legs: dict[str, RouterLeg] = field(default_factory=dict)  # gateway legs on the external bridge
+
+
+@dataclass(frozen=True)
+class TunnelView:
+    """A host's br-tun as its plan builds it (plan/tunnels.py): its tunnel ports, tunnelled networks and
+    flows."""
+
+    bridge: str
+    tunnels: tuple[TunnelPort, ...]
+    segments: dict[str, TunnelSegment]  # network id -> its segment
+    flows: tuple[Flow, ...]
+
+    def tunnel_to(self, host: str, network_type: str) -> TunnelPort | None:
+        return next((t for t in self.tunnels if t.remote_host == host and t.network_type == network_type), None)
+
+    def flows_in(self, table: int) -> list[Flow]:
+        return [flow for flow in self.flows if flow.table == table]
 
 
 def facts_from_api(state: ApiState, config: HostConfig) -> HostFacts:
@@ -111,6 +128,7 @@ class Plans:
         self._views: dict[str, HostView] = {}
         self._members: dict[tuple[str, ...], Members] = {}
         self._index: PortIndex | None = None
+        self._tunnels: dict[str, TunnelView] = {}
 
     @property
     def index(self) -> PortIndex:
@@ -166,6 +184,22 @@ class Plans:
             members = firewall.members_for(replace(self.state, ports=ports))
             self._members[group_ids] = {key: cidrs for key, cidrs in members.items() if key[0] in group_ids}
         return self._members[group_ids]
+
+    def tunnels(self, host: str) -> TunnelView:
+        """The host's br-tun, from the whole state (a network's flooding and remote MACs are its ports on
+        the other hosts)."""
+        if host not in self._tunnels:
+            view = self.view(host)
+            config = view.config if view else None
+            if config is None or not tunnels.is_enabled(config):
+                self._tunnels[host] = TunnelView("", (), {}, ())
+            else:
+                endpoints = tunnels.endpoints_for(self.state, config)
+                _, ports = tunnels.tunnel_ports_for(config, endpoints)
+                segments = tunnels.segments_for(self.state, config, view.local_vlans, endpoints)
+                found = tunnels.flows_for(self.state, config, segments, endpoints)
+                self._tunnels[host] = TunnelView(config.tunnel_bridge, tuple(ports), {s.network_id: s for s in segments}, tuple(found))
+        return self._tunnels[host]
 
     def translation_flows(self, host: str, network: Network) -> list[Flow]:
         """[in on br-int, out on the physical bridge] of the network on the host (empty: not wired there)."""

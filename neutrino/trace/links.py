@@ -1,7 +1,8 @@
 """A packet between two ports of one network, as the plan wires it (plan/l2.py, plan/flows.py): on one host
 br-int switches it on the network's local VLAN; between hosts it leaves through the physical bridge of the
 network's physnet, where the plan's flow turns the local VLAN into the provider VLAN (or strips it: flat),
-crosses the fabric, and comes in by the mirror flow on the other host's br-int. A router gateway on the
+crosses the fabric, and comes in by the mirror flow on the other host's br-int (a tunnelled network crosses
+br-tun instead: trace/tunnels.py). A router gateway on the
 external network bridge (the seed's br-ex) is untagged there, and reaches the physnet through the bridge's
 patch link (an access port of the external network's VLAN on the physical bridge).
 """
@@ -11,15 +12,20 @@ from __future__ import annotations
 from neutrino.model import names
 from neutrino.model.host_config import HostConfig, PatchLink
 from neutrino.model.resources import Network
+from neutrino.plan import l2
 from neutrino.plan.host_plan import Flow
+from neutrino.trace import tunnels
 from neutrino.trace.explain import label, network_ref, stop
 from neutrino.trace.hosts import Attachment, Plans
 from neutrino.trace.result import Element, Hop, Reason, Rewrite
 
 
-def hops_between(plans: Plans, network: Network, origin: Attachment, target: Attachment) -> list[Hop]:
+def hops_between(plans: Plans, network: Network, origin: Attachment, target: Attachment, mac: str = "") -> list[Hop]:
+    """``mac``: the destination port's (a tunnelled network's br-tun sends it by its MAC)."""
     if origin.host == target.host and origin.bridge == target.bridge:
         return [_switch_hop(network, origin, target)]
+    if network.network_type in l2.TUNNELLED_TYPES and _integrated(plans, origin) and _integrated(plans, target):
+        return tunnels.hops_between(plans, network, origin, target, mac)
     hops = exit_hops(plans, network, origin)
     if origin.host != target.host:
         hops.append(fabric_hop(network, origin.host, target.host))
@@ -60,6 +66,10 @@ def entry_hops(plans: Plans, network: Network, target: Attachment) -> list[Hop]:
         Hop(target.host, Element.BRIDGE, target.bridge, "table 60 NORMAL", f"local VLAN {vlan}: out {target.device}",
             (Rewrite("vlan", vlan, ""),), f"network:{network.id}"),
     ]
+
+
+def _integrated(plans: Plans, at: Attachment) -> bool:
+    return at.bridge == plans.view(at.host).config.integration_bridge
 
 
 def fabric_hop(network: Network, from_host: str, to_host: str) -> Hop:

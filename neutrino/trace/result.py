@@ -34,6 +34,7 @@ class Reason(StrEnum):
     NETWORK_ADMIN_DOWN = "network-admin-down"
     ROUTER_ADMIN_DOWN = "router-admin-down"
     ROUTER_NOT_HOSTED = "router-not-hosted"  # its ports are bound to no host (no live L3 agent)
+    NO_TUNNEL_ENDPOINT = "no-tunnel-endpoint"  # a tunnelled network: one host has no tunnel to the other
 
 
 class Element(StrEnum):
@@ -41,13 +42,14 @@ class Element(StrEnum):
     BRIDGE = "bridge"  # an OVS bridge's flows
     FIREWALL = "firewall"  # the port's security groups, as its host's firewall driver runs them
     NAMESPACE = "namespace"  # a qrouter- namespace: NAT and routes
-    FABRIC = "fabric"  # the physical network between hosts (a physnet, its provider VLAN)
+    FABRIC = "fabric"  # the physical network between hosts (a physnet, its provider VLAN; the tunnels' underlay)
     OUTSIDE = "outside"  # beyond neutrino
 
 
 @dataclass(frozen=True)
 class Rewrite:
-    """A field of the packet changed by a hop: ``vlan`` ("" for untagged), ``source`` or ``destination``."""
+    """A field of the packet changed by a hop: ``vlan`` ("" for untagged), ``tunnel`` (the encapsulation, e.g.
+    "VXLAN VNI 1000"; "" for none), ``source`` or ``destination``."""
 
     field: str
     old: str
@@ -59,6 +61,8 @@ class Rewrite:
             if not self.old:
                 return f"push VLAN {self.new}"
             return f"pop VLAN {self.old}" if not self.new else f"VLAN {self.old} -> {self.new}"
+        if self.field == "tunnel":
+            return f"encapsulate {self.new}" if not self.old else f"decapsulate {self.old}"
         if self.undone:
             return f"un-NAT {self.field} {self.old} -> {self.new}"
         nat = "DNAT" if self.field == "destination" else "SNAT"

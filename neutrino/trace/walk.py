@@ -200,7 +200,7 @@ class Walk:
                                                    "request gets no answer", [network_ref(network)])
             raise verdicts.no_router_interface(self.state, network, packet, next_hop)
         at = self.attached(holder)
-        self.hops += links.hops_between(self.plans, network, origin, at)
+        self.hops += links.hops_between(self.plans, network, origin, at, holder.mac_address)
         self.networks.append(network.id)
         self.arrive(holder, at, packet)
 
@@ -267,7 +267,8 @@ class Walk:
             self.holder(network.id, next_hop, exclude=gateway.id)
         if holder is not None:
             target = self.attached(holder)
-            self.hops += links.hops_between(self.plans, self.state.networks[holder.network_id], at, target)
+            self.hops += links.hops_between(self.plans, self.state.networks[holder.network_id], at, target,
+                                            holder.mac_address)
             self.networks.append(network.id)
             return self.arrive(holder, target, packet)
         self.hops += links.exit_hops(self.plans, network, at)

@@ -106,6 +106,11 @@ class Cloud:
     def update_port(self, port_id: str, **attrs) -> dict:
         return self._call("PUT", f"/v2.0/ports/{port_id}", 200, json={"port": attrs})["port"]
 
+    def trace(self, source: str, destination: str, protocol: str = "icmp") -> dict:
+        """POST /neutrino/v1/trace: the server's trace of one packet (its JSON)."""
+        body = {"trace": {"source": source, "destination": destination, "protocol": protocol}}
+        return self._call("POST", "/neutrino/v1/trace", 200, json=body)["trace"]
+
     def agents(self, host: str) -> list[dict]:
         return self._call("GET", "/v2.0/agents", 200, params={"host": host})["agents"]
 

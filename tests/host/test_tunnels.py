@@ -73,6 +73,16 @@ def test_tunnelled_networks_across_hosts(make_host, cloud, fabric, tmp_path):
     # Each host tunnels to the other, named as Neutron names the tunnel; the endpoint is on br-phys.
     assert tunnel_ports(a) == {"vxlan-c633640c", "gre-c633640c"}
     assert tunnel_ports(b) == {"vxlan-c633640b", "gre-c633640b"}
+    # The server's trace follows v1 -> v2 through both br-tuns, encapsulated with the network's VNI between the
+    # endpoints (delivered once both ports are reported ACTIVE).
+    answer = eventually(lambda: (t := cloud.trace(ports["v1"]["id"], ports["v2"]["id"]))["verdict"]["reason"]
+                        == "delivered" and t, timeout=10, what="trace v1 -> v2 delivered")
+    fabric_hops = [h for h in answer["hops"] if h["element"] == "fabric"]
+    assert [h["stage"] for h in fabric_hops] == [f"VXLAN VNI {vni}"], answer["hops"]
+    assert fabric_hops[0]["matched"].startswith(f"{a.name} 198.51.100.11 -> {b.name} 198.51.100.12")
+    assert [(h["host"], h["name"], h["stage"]) for h in answer["hops"] if h["name"] == "br-tun"] == [
+        (a.name, "br-tun", "table 20 priority 2"), (b.name, "br-tun", "table 0 priority 1"),
+        (b.name, "br-tun", "table 4 priority 1"), (b.name, "br-tun", "table 10 priority 1")]
     assert "198.51.100.11/24" in a.run(["ip", "-4", "-o", "addr", "show", "dev", "br-phys"]).stdout
     options = a.show()["br-tun"]["ports"]["vxlan-c633640c"]["interfaces"]["vxlan-c633640c"]["options"]
     assert all(f'{key}="{value}"' in options or f"{key}={value}" in options for key, value in (
