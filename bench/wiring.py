@@ -224,6 +224,7 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("bench/wiring.py needs root (it plugs namespaces into Open vSwitch)")
     with tempfile.TemporaryDirectory(prefix="nb-") as tmp:
+        Path(tmp).chmod(0o755)  # the agent's DHCP directory is under it, and dnsmasq reads it unprivileged
         bench = Bench(Path(tmp), args.firewall)
         try:
             bench.start_server()

@@ -58,6 +58,7 @@ from neutrino.realize.routers import (
 )
 from neutrino.realize.routers import observed_after as routers_after
 from neutrino.realize.tunnel_address import apply_tunnel_address, resolve_tunnel_neighbours
+from neutrino.realize.uplinks import guard_uplinks
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,9 @@ class Agent:
             zones = seen.filters.conntrack_zones if seen.filters is not None else None
             plan = build_plan(state, self.config, facts_from(seen.ovs, self.config, zones))
             result.plan = plan
+            plan, refused = guard_uplinks(self.host, self.config, plan, seen.ovs)
             ovsdb = self._guarded("ovsdb", lambda: apply_ovsdb(self.host, plan, seen.ovs))
+            ovsdb.errors += refused
             flows = self._sync_flows(plan, seen.flows)
             result.reports += [ovsdb, flows.report]
             result.reports += self._apply_tunnel_endpoint(plan, ovsdb, result.read_host)

@@ -459,7 +459,10 @@ def clean_demo(state_dir: Path, settings: Settings | None = None) -> None:
         sh(["umount", str(place.handles)], check=False)
     for end in ("memo-p1p1", "memo-p1p2", "memo-out"):  # gone with the hosts' namespaces, unless one failed
         sh(["ip", "-n", FABRIC, "link", "del", end], check=False)
-    shutil.rmtree(place.base, ignore_errors=True)
+    failures: list[str] = []
+    shutil.rmtree(place.base, onerror=lambda _f, path, info: failures.append(f"{path}: {info[1]}"))
+    for failure in failures[:5]:
+        say("", f"could not remove {failure}")
     for name in ("node", "outside"):
         shutil.rmtree(f"/tmp/{PREFIX}-{name}-dhcp", ignore_errors=True)
 

@@ -92,10 +92,11 @@ def observe(host: Host, settings: AgentSettings, planned: Planned, processes: Pr
 
 
 def _distinct(findings: list[Finding]) -> list[Finding]:
-    """Each finding once: the host's own agents are both this host's and the deployment's."""
+    """Each finding once: the host's own agents are both this host's and the deployment's. Findings on one
+    element about different objects (no bridge mapping for two networks) are distinct."""
     seen, out = set(), []
     for finding in findings:
-        key = (finding.code, finding.host, finding.element)
+        key = (finding.code, finding.host, finding.element, tuple((ref.type, ref.id) for ref in finding.objects))
         if key not in seen:
             seen.add(key)
             out.append(finding)

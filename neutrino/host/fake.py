@@ -14,6 +14,8 @@ upgrade or a crash).
 
 from __future__ import annotations
 
+import json
+
 from neutrino.host.errors import CommandFailed
 from neutrino.host.fake_netfilter import (
     BRIDGE_NETFILTER,
@@ -45,6 +47,10 @@ class FakeHost:
         self.sysctls = {key: "1" for key in BRIDGE_NETFILTER}
         self.kernel_modules = {"br_netfilter"}  # what modprobe can load
         self.connections: dict[tuple[str, int], int] = {}  # (conntrack family, zone) -> entries
+        # The root namespace's own use of its NICs, as ``ip -j addr show`` / ``ip -j [-6] route show default``
+        # print it: device -> global addresses ("192.0.2.5/24"), and the default routes (device, gateway).
+        self.nic_addresses: dict[str, list[str]] = {}
+        self.default_routes: list[tuple[str, str]] = []
 
     def run(self, argv: list[str], netns: str | None = None, input: str | None = None,
             check: bool = True) -> Result:
@@ -89,6 +95,14 @@ class FakeHost:
             return f"{self.vswitchd.pid}\n"
         if argv == ["ip", "netns", "list"]:
             return ""  # a host without network namespaces: routers and DHCP servers are tested on real ones
+        if argv == ["ip", "-j", "addr", "show"]:
+            return json.dumps([{"ifname": device, "addr_info": [
+                {"local": a.split("/")[0], "prefixlen": int(a.split("/")[1]), "scope": "global"} for a in addresses]}
+                for device, addresses in self.nic_addresses.items()])
+        if argv in (["ip", "-j", "route", "show", "default"], ["ip", "-6", "-j", "route", "show", "default"]):
+            version = 6 if "-6" in argv else 4
+            return json.dumps([{"dst": "default", "gateway": gateway, "dev": device}
+                               for device, gateway in self.default_routes if (":" in gateway) == (version == 6)])
         raise NotModelled(f"the program {program!r}")
 
     # --- what others do to the host ------------------------------------------------------------------

@@ -177,18 +177,21 @@ class SimHost:
                   f"external_ids:system-id={self.name}", f"external_ids:hostname={self.name}"])
         self.start_vswitchd()
 
-    def _unshare(self, attempts: int = 10) -> None:
+    def _unshare(self) -> None:
         """The host's mount and UTS namespaces, bound on their handles. Nested in another simulated host
         (``neutrino demo`` inside the all-in-one test), unshare(1)'s bind of the new namespace fails with
-        EINVAL about one time in three (measured: 4 of 10, kernel 6.18): retried, nothing was bound."""
+        EINVAL when the kernel thinks it could make a loop: it compares namespace ids, and ids come from
+        per-CPU batches (kernel 6.18), so a namespace made on one CPU may get a lower id than the older
+        one it is made from. Made on each CPU in turn, one succeeds (its ids follow the older one's)."""
         argv = ["unshare", f"--mount={self.mnt}", f"--uts={self.uts}", "--propagation", "private", "true"]
-        for _ in range(attempts - 1):
-            done = sh(argv, check=False)
-            if done.returncode == 0:
-                return
-            if "Invalid argument" not in done.stderr:
-                raise CommandError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
-        sh(argv)
+        done = sh(argv, check=False)
+        for cpu in sorted(os.sched_getaffinity(0)) * 2:
+            if done.returncode == 0 or "Invalid argument" not in done.stderr:
+                break
+            sh(["umount", str(self.uts)], check=False)  # bound before the mount namespace failed to be
+            done = sh(["taskset", "-c", str(cpu), *argv], check=False)
+        if done.returncode != 0:
+            raise CommandError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
 
     def adopt(self) -> bool:
         """Take over a host a previous process made (to remove it): True when its namespace exists.

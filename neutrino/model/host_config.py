@@ -47,6 +47,8 @@ class PhysicalBridge:
     uplinks: tuple[str, ...] = ()
     bond: str | None = None
     bond_mode: str = "balance-slb"
+    # Take the uplinks over even if the host uses them (a global address, a default route): refused otherwise.
+    force_uplinks: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def host_config_from_dict(data: dict, default_host: str) -> HostConfig:
         raise HostConfigError(f"unknown [host] settings: {', '.join(sorted(unknown))}")
     mappings = dict(data.get("bridge_mappings", {}))
     bridges = tuple(
-        PhysicalBridge(name, tuple(spec.get("uplinks", ())), spec.get("bond"), spec.get("bond_mode", "balance-slb"))
+        PhysicalBridge(name, tuple(spec.get("uplinks", ())), spec.get("bond"), spec.get("bond_mode", "balance-slb"),
+                       bool(spec.get("force_uplinks", False)))
         for name, spec in data.get("bridges", {}).items()
     )
     for bridge in bridges:
@@ -216,7 +219,8 @@ def _endpoint_address(text: str | None) -> tuple[str | None, int | None]:
 
 def _bridge_settings(bridge: PhysicalBridge) -> dict:
     bond = {"bond": bridge.bond, "bond_mode": bridge.bond_mode} if bridge.bond else {}
-    return {"uplinks": list(bridge.uplinks), **bond}
+    forced = {"force_uplinks": True} if bridge.force_uplinks else {}
+    return {"uplinks": list(bridge.uplinks), **bond, **forced}
 
 
 def _external_and_extra_bridges(data: dict, mappings: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:

@@ -30,11 +30,18 @@ DENY_WAIT = 0.5  # no reply expected: a reply on these paths takes milliseconds
 # --- the API, as an admin would drive it (the host tests' server runs with noauth) ---
 
 class L3:
-    def __init__(self, cloud: Cloud):
+    """Calls as an admin of ``project`` (noauth takes the project from X-Project-Id; default "admin")."""
+
+    def __init__(self, cloud: Cloud, project: str | None = None):
         self.cloud = cloud
+        self.headers = {"X-Project-Id": project} if project else {}
 
     def call(self, method: str, path: str, expect: int = 200, **body) -> dict:
-        return self.cloud._call(method, path, expect, **({"json": body} if body else {}))
+        return self.cloud._call(method, path, expect, headers=self.headers, **({"json": body} if body else {}))
+
+    def port(self, network: dict, address: str, **attrs) -> dict:
+        return self.call("POST", "/v2.0/ports", 201, port={
+            "network_id": network["id"], "fixed_ips": [{"ip_address": address}], **attrs})["port"]
 
     def network(self, name: str, cidr: str, **attrs) -> tuple[dict, dict]:
         """A provider VLAN network on physnet1 with one IPv4 subnet whose gateway is its .1 (no DHCP)."""

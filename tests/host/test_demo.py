@@ -83,7 +83,7 @@ def _scenario(host: SimHost, state: Path, aio_namespaces: list[str]) -> None:
     cleaned = neutrino(host, "demo", "--clean", "--state-dir", str(state))
     assert "removed simulated host neutrino-memo-node" in cleaned and "removed project memo" in cleaned, cleaned
     assert _namespaces(host) == aio_namespaces
-    assert not (state / "demo").exists()
+    assert not (state / "demo").exists(), cleaned
     assert [line for line in host.run(["ip", "-n", "neutrino-fabric", "-o", "link"]).stdout.splitlines()
             if "memo-" in line] == []
     exports = (f"export PATH={Path(sys.executable).parent}:$PATH OS_CLIENT_CONFIG_FILE={state / 'clouds.yaml'} "

@@ -144,3 +144,23 @@ def test_doctor_names_what_breaks_behind_the_agents_back_and_live_trace_finds_th
     assert [o["id"] for o in retagged["objects"]] == [port_a["id"]]
     assert {f["code"] for f in findings} - ALLOWED_DRIFT == {"flows-missing", "router-leg-address-missing",
                                                               "dnsmasq-not-running", "port-tag-differs"}
+
+    # --- the router's namespace is removed ---
+    host.run(["ip", "netns", "delete", namespace])
+    status, findings = doctor(host)
+    gone = named(findings, "router-namespace-missing")
+    assert status == 3 and gone["element"] == f"namespace {namespace}" and gone["found"] == "no namespace"
+    assert [o["id"] for o in gone["objects"]] == [router["id"]]
+    assert gone["fix"] == f"neutrino agent --config {host.config_path}"
+
+    # --- the agent's configuration no longer maps physnet1 (it names it physnet9): a config against the API ---
+    config = host.config_path.read_text()
+    assert 'physnet1 = "br-phys"' in config
+    host.config_path.write_text(config.replace('physnet1 = "br-phys"', 'physnet9 = "br-phys"'))
+    status, findings = doctor(host)
+    unmapped = [f for f in findings if f["code"] == "no-bridge-mapping"]
+    assert status == 3 and {f["element"] for f in unmapped} == {"[host] bridge_mappings"}
+    assert {o["id"] for f in unmapped for o in f["objects"] if o["type"] == "network"} == {net_a["id"], net_b["id"]}, unmapped
+    assert {port_a["id"], port_b["id"]} <= {o["id"] for f in unmapped for o in f["objects"] if o["type"] == "port"}
+    assert all("physnet 'physnet1'" in f["message"] and "physnet9" in f["found"] for f in unmapped), unmapped
+    assert all("physnet1" in f["fix"] and str(host.config_path) in f["fix"] for f in unmapped), unmapped

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -92,6 +93,7 @@ def test_router_routes_snats_and_floats_through_an_agent_restart(make_host, clou
     assert ask(compute, "vm-a", OUTSIDE) == gateway_ip  # SNAT
     assert upstream.ping(gateway_ip) == gateway_ip
     assert {cloud.port(p["id"])["status"] for p in ports.values()} == {"ACTIVE"}
+    another_projects_router_is_apart(api, compute, external)
 
     # --- a floating IP: announced, translated both ways, reachable once a rule admits it ---
     fip = api.floating_ip(external.network)
@@ -163,6 +165,35 @@ def test_router_routes_snats_and_floats_through_an_agent_restart(make_host, clou
     assert not errors, "\n".join(errors)  # every change went through at its first pass
     print(f"\nrouter up (gateway + 2 interfaces set -> first routed reply): {router_up * 1000:.0f} ms; "
           f"floating IP association -> first reply from outside: {association * 1000:.0f} ms")
+
+
+def another_projects_router_is_apart(api: L3, compute, external: External) -> None:
+    """Another project's router on the same host, with its own SNAT, on a subnet that overlaps one of ours
+    (10.30.2.0/24): its instance is reached through its own router only; ours do not reach it, though it
+    admits ICMP from anywhere, and it does not reach ours."""
+    other = L3(api.cloud, project="l3-other-project")
+    net, sub = other.network("l3-other", "10.30.2.0/24")
+    group = other.group("l3-other")
+    other.rule(group, protocol="icmp", remote_ip_prefix="0.0.0.0/0")
+    port = other.port(net, "10.30.2.20", security_groups=[group["id"]])
+    compute.plug(port["id"], "vm-x")
+    router = other.router("l3-other", compute)
+    router = other.update_router(router, external_gateway_info={"network_id": external.network["id"]})
+    other.interface(router, sub)
+    gateway_ip = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    eventually(lambda: pings(compute, "vm-x", "10.30.2.1", wait=0.2), what="vm-x reaches its own router")
+    assert ask(compute, "vm-x", OUTSIDE) == gateway_ip  # SNAT by its own router
+    namespace = names.router_namespace(router["id"])
+    assert compute.run(["ip", "netns", "exec", namespace, "ping", "-c", "1", "-W", "1", "10.30.2.20"],
+                       check=False).returncode == 0
+    blocked = [("vm-a", "10.30.2.20"), ("vm-b", "10.30.2.20"), ("vm-x", "10.30.1.10"), ("vm-x", "10.30.2.10")]
+    with ThreadPoolExecutor(len(blocked)) as pool:
+        reached = list(pool.map(lambda case: pings(compute, *case, wait=DENY_WAIT), blocked))
+    assert reached == [False] * len(blocked), f"reached across projects' routers: {blocked}"
+    assert pings(compute, "vm-a", "10.30.2.10")  # ours still route
+    other.interface(router, sub, add=False)
+    other.call("DELETE", f"/v2.0/routers/{router['id']}", 204)
+    eventually(lambda: namespace not in namespaces(compute), what="the other project's router removed")
 
 
 SEED_LAYOUT = """\

@@ -17,6 +17,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from neutrino.model import names
+from tests.host.l3_lab import L3, OUTSIDE, WHOAMI_PORT, Outside, ask, create_external, serve
 from tests.host.simhost import eventually, stop_process
 from tests.host.tunnel_lab import UNDERLAY, tunnel_host, tunnel_network, tunnel_ports
 
@@ -160,7 +162,43 @@ def test_tunnelled_networks_across_hosts(make_host, cloud, fabric, tmp_path):
     for host in (a, b):
         host.wait_for_pass()
     assert [changes_logged(host) for host in (a, b)] == logged, a.log_tail(6) + "\n" + b.log_tail(6)
+    routes_between_a_tunnel_and_a_vlan(make_host, cloud, a, b, vni + 2)
     print(f"third host's tunnels up on both others {ready:.2f} s after it was made")
+
+
+def routes_between_a_tunnel_and_a_vlan(make_host, cloud, a, b, vni: int) -> None:
+    """A router on host a with interfaces on a VXLAN and a VLAN network routes between an instance of the
+    VXLAN network on host b (through the tunnel) and one of the VLAN network on host a; a floating IP of
+    the VXLAN instance answers the outside host (l3_lab.Outside, on the external VLAN)."""
+    api = L3(cloud)
+    external = create_external(cloud, "tun-public")
+    upstream = Outside(make_host(agent=False), external.vlan)
+    vxlan, vxlan_subnet = api.network("tr-vxlan", "10.9.1.0/24", **{
+        "provider:network_type": "vxlan", "provider:physical_network": None, "provider:segmentation_id": vni})
+    vlan, vlan_subnet = api.network("tr-vlan", "10.9.2.0/24")
+    group = api.group("tr")
+    api.rule(group, protocol="icmp", remote_ip_prefix="0.0.0.0/0")
+    api.rule(group, protocol="tcp", port_range_min=WHOAMI_PORT, port_range_max=WHOAMI_PORT,
+             remote_ip_prefix="0.0.0.0/0")
+    r1 = cloud.create_port(vxlan, "10.9.1.10", host=b.name, security_groups=[group["id"]])
+    r2 = cloud.create_port(vlan, "10.9.2.10", host=a.name, security_groups=[group["id"]])
+    b.plug(r1["id"], "r1")
+    a.plug(r2["id"], "r2")
+    router = api.router("tr", a)
+    router = api.update_router(router, external_gateway_info={"network_id": external.network["id"]})
+    api.interface(router, vxlan_subnet)
+    api.interface(router, vlan_subnet)
+    eventually(lambda: b.ping("r1", "10.9.2.10", wait=0.2), timeout=15, what="VXLAN r1 (b) -> router (a) -> VLAN r2")
+    assert a.ping("r2", "10.9.1.10")
+    qr = names.router_port_name(api.ports_of(router)[vxlan_subnet["id"]]["id"])
+    assert "mtu 1450 " in a.run(["ip", "-n", names.router_namespace(router["id"]), "link", "show", qr]).stdout
+    fip = api.floating_ip(external.network)
+    fip_ip = fip["floating_ip_address"]
+    api.associate(fip, r1)
+    serve(b, "r1")
+    eventually(lambda: upstream.ping(fip_ip, wait=0.2) == fip_ip, timeout=15, what="the VXLAN instance's floating IP")
+    assert upstream.ask(fip_ip) == OUTSIDE
+    assert ask(b, "r1", OUTSIDE) == fip_ip
 
 
 def packets(capture: str) -> list[str]:
