@@ -389,7 +389,7 @@ def test_admin_reads_and_sets_quotas_and_the_project_runs_into_them(admin, demo,
 
 def test_the_new_project_sees_its_own_network_only(newcomer, demo):
     project, member = newcomer
-    own = [n for n in member.network.networks() if not n.is_shared]
+    own = [n for n in member.network.networks() if not n.is_shared and not n.is_router_external]
     assert own and all(n.project_id == project.id for n in own)
     assert not {n.id for n in own} & {n.id for n in demo.network.networks()}
 
