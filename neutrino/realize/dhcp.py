@@ -21,7 +21,6 @@ be searchable by others (the default, /var/lib/neutrino/agent/dhcp, is).
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 import shutil
@@ -35,6 +34,7 @@ from neutrino.host.processes import Processes
 from neutrino.host.runner import Host
 from neutrino.plan.dhcp import DhcpPlan
 from neutrino.realize.diff import Report
+from neutrino.realize.namespace_links import ObservedLink, links_from, read_ip_batch
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,11 @@ LOG_FILE = "dnsmasq.log"
 
 
 @dataclass(frozen=True)
-class ObservedLeg:
-    mac: str
-    mtu: int
-    up: bool
-    addresses: tuple[str, ...]  # global-scope CIDRs
-
-
-@dataclass(frozen=True)
 class ObservedDhcp:
     network_id: str
     directory: bool  # ours: the network's directory exists
     namespace: bool
-    devices: dict[str, ObservedLeg]  # links in the namespace but lo
+    devices: dict[str, ObservedLink]  # links in the namespace but lo
     gateway: str | None  # the namespace's default route
     files: dict[str, str]  # file name -> content found
     pid: int | None  # from dnsmasq's pid file
@@ -108,7 +100,7 @@ def _observe_network(host: Host, processes: Processes, directory: Path, network_
     namespace = "qdhcp-" + network_id
     if as_planned is not None:
         namespaces = namespaces | {namespace}
-        devices = {as_planned.device: ObservedLeg(as_planned.mac, as_planned.mtu, True, as_planned.addresses)}
+        devices = {as_planned.device: ObservedLink(as_planned.mac, as_planned.mtu, True, as_planned.addresses)}
         gateway = as_planned.gateway
     else:
         devices, gateway = _observe_namespace(host, namespace) if namespace in namespaces else ({}, None)
@@ -125,19 +117,11 @@ def _same_leg(before: DhcpPlan | None, plan: DhcpPlan) -> bool:
                                                        plan.addresses, plan.gateway)
 
 
-def _observe_namespace(host: Host, namespace: str) -> tuple[dict[str, ObservedLeg], str | None]:
+def _observe_namespace(host: Host, namespace: str) -> tuple[dict[str, ObservedLink], str | None]:
     """The namespace's links (lo aside) and its default route, read in one exec."""
-    out = host.run(["ip", "-n", namespace, "-j", "-b", "-"], input="addr show\nroute show default\n").stdout
-    links, routes = [*(json.loads(line) for line in out.splitlines() if line.strip()), [], []][:2]
-    devices = {
-        link["ifname"]: ObservedLeg(
-            mac=link.get("address", ""), mtu=link.get("mtu", 0), up="UP" in link.get("flags", ()),
-            addresses=tuple(f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", ())
-                            if a.get("scope") == "global"))
-        for link in links if link["ifname"] != "lo"
-    }
+    links, routes = read_ip_batch(host, namespace, "addr show", "route show default")
     gateway = next((r["gateway"] for r in routes if "gateway" in r), None)
-    return devices, gateway
+    return links_from(links), gateway
 
 
 def _read_pid(path: Path) -> int | None:
@@ -167,7 +151,7 @@ def changes_for(plan: DhcpPlan | None, observed: ObservedDhcp | None, directory:
     )
 
 
-def _leg_commands_for(plan: DhcpPlan, leg: ObservedLeg | None, gateway: str | None) -> tuple[str, ...]:
+def _leg_commands_for(plan: DhcpPlan, leg: ObservedLink | None, gateway: str | None) -> tuple[str, ...]:
     """`ip -b` lines in the namespace: everything for a new leg, else only what differs."""
     device, lines = plan.device, []
     if leg is None:

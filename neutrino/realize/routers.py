@@ -25,7 +25,6 @@ ip neutrino`` in the namespace. Applying runs only what differs, in Neutron's or
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from neutrino.host.errors import CommandFailed, HostError
 from neutrino.host.runner import Host
 from neutrino.plan.l3 import NAT_TABLE, RouterLeg, RouterPlan
 from neutrino.realize.diff import Report
+from neutrino.realize.namespace_links import ObservedLink, cidr, links_from, read_ip_batch
 
 NAMESPACE = re.compile(r"^qrouter-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SYSCTLS = ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
@@ -40,14 +40,6 @@ SYSCTLS = ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.
            "net.netfilter.nf_conntrack_tcp_be_liberal=1")
 DNAT = re.compile(r"^\s*ip daddr (\S+) dnat to (\S+)", re.MULTILINE)
 CONNTRACK_NOTHING_DELETED = 1
-
-
-@dataclass(frozen=True)
-class ObservedLink:
-    mac: str
-    mtu: int
-    up: bool
-    addresses: tuple[str, ...]  # global-scope CIDRs
 
 
 @dataclass(frozen=True)
@@ -92,21 +84,9 @@ def observe_routers(host: Host) -> dict[str, ObservedRouter]:
 
 
 def observe_router(host: Host, namespace: str) -> ObservedRouter:
-    out = host.run(["ip", "-n", namespace, "-j", "-b", "-"], input="addr show\nroute show\n").stdout
-    links, routes = [*(json.loads(line) for line in out.splitlines() if line.strip()), [], []][:2]
+    links, routes = read_ip_batch(host, namespace, "addr show", "route show")
     table = host.run(["nft", "list", "table", "ip", NAT_TABLE], netns=namespace, check=False)
     return ObservedRouter(namespace, links_from(links), routes_from(routes), table.stdout if table.rc == 0 else None)
-
-
-def links_from(links: list[dict]) -> dict[str, ObservedLink]:
-    """``ip -j addr show`` -> link name -> ObservedLink (lo left out)."""
-    return {
-        link["ifname"]: ObservedLink(
-            mac=link.get("address", "").lower(), mtu=link.get("mtu", 0), up="UP" in link.get("flags", ()),
-            addresses=tuple(_cidr(f"{a['local']}/{a['prefixlen']}") for a in link.get("addr_info", ())
-                            if a.get("scope") == "global"))
-        for link in links if link["ifname"] != "lo"
-    }
 
 
 def routes_from(routes: list[dict]) -> frozenset[tuple[str, str | None]]:
@@ -120,15 +100,11 @@ def routes_from(routes: list[dict]) -> frozenset[tuple[str, str | None]]:
     return frozenset(found)
 
 
-def _cidr(address: str) -> str:
-    return ipaddress.ip_interface(address).with_prefixlen
-
-
 def observed_after(plans: tuple[RouterPlan, ...]) -> dict[str, ObservedRouter]:
     """The routers' namespaces as apply_routers leaves them for ``plans`` (what observe_routers reads then)."""
     return {plan.namespace: ObservedRouter(
         plan.namespace,
-        {leg.device: ObservedLink(leg.mac.lower(), leg.mtu, True, tuple(_cidr(a) for a in leg.addresses))
+        {leg.device: ObservedLink(leg.mac.lower(), leg.mtu, True, tuple(cidr(a) for a in leg.addresses))
          for leg in plan.legs},
         frozenset(route.key for route in plan.routes), plan.nat_table()) for plan in plans}
 
@@ -161,7 +137,7 @@ def leg_commands_for(plan: RouterPlan, observed: ObservedRouter) -> list[str]:
     for leg in plan.legs:
         link = observed.links.get(leg.device)
         have = set(link.addresses) if link is not None else set()
-        want = [_cidr(address) for address in leg.addresses]
+        want = [cidr(address) for address in leg.addresses]
         added = [address for address in want if address not in have]
         for address in added:
             nodad = " nodad" if ipaddress.ip_interface(address).version == 6 else ""  # usable at once

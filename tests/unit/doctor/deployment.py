@@ -16,8 +16,9 @@ from neutrino.plan.build import build_plan
 from neutrino.plan.facts import HostFacts, PluggedPort
 from neutrino.plan.host_plan import HostPlan
 from neutrino.plan.tables import COOKIE
-from neutrino.realize.dhcp import ObservedDhcp, ObservedLeg
+from neutrino.realize.dhcp import ObservedDhcp
 from neutrino.realize.iptables import observed_after as filters_after
+from neutrino.realize.namespace_links import ObservedLink
 from neutrino.realize.openflow import desired_flow
 from neutrino.realize.ovsdb import ObservedBridge, ObservedOvs, ObservedPort
 from neutrino.realize.routers import observed_after as routers_after
@@ -71,7 +72,7 @@ def healthy(plan: HostPlan) -> HostObservation:
     ports = {p.name: ObservedPort(p.bridge, p.name, p.interfaces, p.tag, p.vlan_mode, p.trunks, p.bond_mode, p.owned,
                                   p.other_config, p.iface_external_ids) for p in plan.ports}
     flows = {b.name: [CountedFlow(desired_flow(f), COOKIE, 0) for f in plan.flows_of(b.name)] for b in plan.bridges}
-    dhcp = {s.network_id: ObservedDhcp(s.network_id, True, True, {s.device: ObservedLeg(s.mac, s.mtu, True, s.addresses)},
+    dhcp = {s.network_id: ObservedDhcp(s.network_id, True, True, {s.device: ObservedLink(s.mac, s.mtu, True, s.addresses)},
                                        s.gateway, dict(s.files), 4242, s.argv(f"{DHCP_DIR}/{s.network_id}"))
             for s in plan.dhcp}
     filters = filters_after(plan.filter_rules) if plan.filter_rules else None

@@ -14,7 +14,8 @@ from neutrino.host.processes import FakeProcesses
 from neutrino.model.resources import FixedIp, Subnet
 from neutrino.model.state import ApiState
 from neutrino.plan.dhcp import DhcpPlan
-from neutrino.realize.dhcp import DhcpChanges, ObservedDhcp, ObservedLeg, apply_dhcp, changes_for, is_ours
+from neutrino.realize.dhcp import DhcpChanges, ObservedDhcp, apply_dhcp, changes_for, is_ours
+from neutrino.realize.namespace_links import ObservedLink
 from neutrino.realize.ovsdb import observe_ovs
 from tests.unit.realize.passes import one_pass
 from tests.unit.seed import mac_of, port, tap, vlan_network
@@ -30,7 +31,7 @@ PLAN = DhcpPlan(
              "--keep-in-foreground"),
 )
 ARGV = PLAN.argv(DIR)
-LEG = ObservedLeg(mac="fa:16:3e:00:00:02", mtu=1400, up=True, addresses=("10.0.0.2/24",))
+LEG = ObservedLink(mac="fa:16:3e:00:00:02", mtu=1400, up=True, addresses=("10.0.0.2/24",))
 SERVED = ObservedDhcp("net-1", directory=True, namespace=True, devices={"tapdhcp-port-": LEG},
                       gateway="10.0.0.1", files=PLAN.files, pid=4242, command_line=ARGV)
 
@@ -79,7 +80,7 @@ def test_a_recreated_leg_restarts_dnsmasq_bound_to_the_old_one():
 
 
 def test_a_drifted_leg_is_repaired_in_place():
-    drifted = ObservedLeg(mac="fa:16:3e:99:99:99", mtu=1500, up=False, addresses=("10.0.0.2/24", "10.0.0.9/24"))
+    drifted = ObservedLink(mac="fa:16:3e:99:99:99", mtu=1500, up=False, addresses=("10.0.0.2/24", "10.0.0.9/24"))
     changes = changes_for(PLAN, replace(SERVED, devices={"tapdhcp-port-": drifted}, gateway=None), DIR)
     assert changes == DhcpChanges("net-1", leg_commands=(
         "link set tapdhcp-port- address fa:16:3e:00:00:02 mtu 1400 up", "addr del 10.0.0.9/24 dev tapdhcp-port-",
