@@ -4,20 +4,15 @@ finds it: through the clouds.yaml the server writes and OS_CLOUD."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from dataclasses import replace
 
-import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
 from neutrino.cli.main import main
 from neutrino.cli.trace import NOT_DELIVERED
 from neutrino.model.host_config import configurations_for
-from tests.conftest import ADMIN_PASSWORD, Api, issue_token, make_services
+from tests.conftest import Api
+from tests.unit.cli.server import running_server
 from tests.unit.seed import SEED
 
 HOST = SEED.host
@@ -26,33 +21,9 @@ HOST = SEED.host
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A running server with two instances of project demo on one network, plugged on compute1."""
-    from neutrino.api.app import create_app
-    from tests.api.cloud import settings_in
-
-    directory = tmp_path_factory.mktemp("cli-trace")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    settings = replace(settings_in(directory, wide=False), host="127.0.0.1", port=sock.getsockname()[1])
-    services = make_services(settings)
-    app = create_app(settings, services)
-    app.state.identity.bootstrap()
-    clouds = app.state.identity.write_clouds_yaml(directory / "clouds.yaml")
-    runner = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=runner.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not runner.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert runner.started
-        with httpx.Client(base_url=settings.url) as client:
-            _populate(services, Api(client, *issue_token(client, "admin", ADMIN_PASSWORD, "admin")))
-        yield {"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "neutrino-admin"}
-    finally:
-        runner.should_exit = True
-        thread.join(10)
-        sock.close()
-        services.store.dispose()
+    with running_server(tmp_path_factory.mktemp("cli-trace")) as running:
+        _populate(running.services, running.admin)
+        yield running.env
 
 
 def _populate(services, admin: Api) -> None:
