@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import secrets
 import statistics
 import subprocess
 import sys
@@ -30,11 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.simlab import SimLab  # noqa: E402
 from neutrino.model import names  # noqa: E402
-from tests.host.control import ApiServer, Cloud  # noqa: E402
-from tests.host.fabric import Fabric  # noqa: E402
 from tests.host.l3_lab import L3, OUTSIDE, Outside, create_external  # noqa: E402
-from tests.host.simhost import SimHost, leftovers, sh, standard_host, stop_process  # noqa: E402
+from tests.host.simhost import SimHost, standard_host, stop_process  # noqa: E402
 
 IPERF_PORT = 5201
 
@@ -44,49 +42,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-class Lab:
+class Lab(SimLab):
     def __init__(self, base: Path):
-        self.prefix = "nb3" + secrets.token_hex(2)
-        self.base = base
-        self.hosts: list[SimHost] = []
-        self.fabric = Fabric(self.prefix)
-        self.server: ApiServer | None = None
+        super().__init__(base, "nb3")
         self.fip: dict | None = None  # associated with the instance, for the throughput measure
         self.group: dict | None = None  # admits ICMP and iperf3 from anywhere
 
     def up(self) -> None:
-        handles = self.base / "ns"
-        handles.mkdir()
-        sh(["mount", "--bind", str(handles), str(handles)])
-        sh(["mount", "--make-private", str(handles)])
-        self.fabric.up()
-        self.server = ApiServer(self.base / "server", self.fabric.server_address)
-        self.server.start()
-        self.cloud = Cloud(self.server.url)
+        super().up()
         self.cloud._call("PUT", "/v2.0/quotas/admin", 200, json={"quota": {
             "port": -1, "network": -1, "subnet": -1, "floatingip": -1, "router": -1}})
 
     def host(self, name: str, agent: bool) -> SimHost:
-        host = SimHost(name, self.prefix, self.base)
-        self.hosts.append(host)
-        host.up()
-        self.fabric.connect_management(host)
-        self.fabric.connect_uplink(host, "eth1")
-        host.write_config(self.server.url, standard_host(), resync_seconds=5.0)
-        if agent:
-            host.start_agent()
-        return host
-
-    def down(self) -> list[str]:
-        errors = []
-        for host in reversed(self.hosts):
-            errors += host.down()
-        if self.server is not None:
-            self.server.stop()
-        errors += self.fabric.down()
-        sh(["umount", str(self.base / "ns")], check=False)
-        inodes = [inode for host in self.hosts for inode in host.inodes] + self.fabric.inodes
-        return errors + leftovers(self.prefix, inodes)
+        return self.add_host(name, standard_host(), agent)
 
 
 def first_reply_after_association(api: L3, outside: Outside, fip: dict, port: dict) -> float:

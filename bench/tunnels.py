@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import secrets
 import statistics
 import subprocess
 import sys
@@ -31,54 +30,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.host.control import ApiServer, Cloud  # noqa: E402
-from tests.host.fabric import Fabric  # noqa: E402
-from tests.host.simhost import SimHost, leftovers, sh, stop_process  # noqa: E402
+from bench.simlab import SimLab  # noqa: E402
+from tests.host.simhost import SimHost, stop_process  # noqa: E402
 from tests.host.tunnel_lab import UNDERLAY, tunnel_host, tunnel_network, tunnel_ports  # noqa: E402
 
 IPERF_PORT = 5201
 CIDR = "10.9.0.0/24"
 
 
-class Lab:
+class Lab(SimLab):
     def __init__(self, base: Path):
-        self.prefix = "nb8" + secrets.token_hex(2)
-        self.base = base
-        self.hosts: list[SimHost] = []
-        self.fabric = Fabric(self.prefix)
-        self.server: ApiServer | None = None
-
-    def up(self) -> None:
-        handles = self.base / "ns"
-        handles.mkdir()
-        sh(["mount", "--bind", str(handles), str(handles)])
-        sh(["mount", "--make-private", str(handles)])
-        self.fabric.up()
-        self.server = ApiServer(self.base / "server", self.fabric.server_address)
-        self.server.start()
-        self.cloud = Cloud(self.server.url)
+        super().__init__(base, "nb8")
 
     def host(self, name: str, number: int, agent: bool = True, **tunnels) -> SimHost:
-        host = SimHost(name, self.prefix, self.base)
-        self.hosts.append(host)
-        host.up()
-        self.fabric.connect_management(host)
-        self.fabric.connect_uplink(host, "eth1")
-        host.write_config(self.server.url, tunnel_host(UNDERLAY.format(number), **tunnels), resync_seconds=5.0)
-        if agent:
-            host.start_agent()
-        return host
-
-    def down(self) -> list[str]:
-        errors = []
-        for host in reversed(self.hosts):
-            errors += host.down()
-        if self.server is not None:
-            self.server.stop()
-        errors += self.fabric.down()
-        sh(["umount", str(self.base / "ns")], check=False)
-        inodes = [inode for host in self.hosts for inode in host.inodes] + self.fabric.inodes
-        return errors + leftovers(self.prefix, inodes)
+        return self.add_host(name, tunnel_host(UNDERLAY.format(number), **tunnels), agent)
 
 
 def iperf(client: SimHost, client_ns: str, server: SimHost, server_ns: str, address: str, seconds: int) -> float:
